@@ -1,0 +1,244 @@
+package element
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// QueuePolicy says what a sink pad's queue does when it is full.
+type QueuePolicy uint8
+
+// The queue policies.
+const (
+	// Live drops, so that nothing blocks a real-time source: a full video
+	// queue drops buffers until the next keyframe and asks upstream for one;
+	// a full audio or data queue drops the newest buffer. Drops are counted
+	// and announced to the sink by a DiscontEvent.
+	Live QueuePolicy = iota
+	// Block makes the pushing goroutine wait for room: for batch work (a file
+	// transcoded as fast as possible) where nothing may be lost and nothing is
+	// real time.
+	Block
+)
+
+func (p QueuePolicy) String() string {
+	if p == Block {
+		return "block"
+	}
+	return "live"
+}
+
+// DefaultQueueSize is the capacity, in buffers, of a sink pad's queue when
+// neither the pad nor the pipeline sets one: about a second of 2 Mbit/s
+// video in RTP packets, a few seconds of audio.
+const DefaultQueueSize = 256
+
+// eventSlack is the room a queue keeps beyond its capacity for events, so
+// that caps, EOS and discontinuities are not dropped with the buffers around
+// them. Past it, the oldest buffer makes way.
+const eventSlack = 16
+
+// item is one queue entry: a buffer or an event, with the caps its src pad
+// had when it was pushed and the number of buffers dropped just before it.
+type item struct {
+	b       *Buffer
+	ev      Event
+	caps    *Caps
+	dropped int
+}
+
+// queue is the bounded ring in front of a sink pad. One goroutine (the
+// pad's Run) pops; any number push.
+type queue struct {
+	mu       sync.Mutex
+	notEmpty sync.Cond
+	notFull  sync.Cond
+	ring     []item
+	head, n  int
+	size     int // capacity for buffers; events may use eventSlack more
+	policy   QueuePolicy
+	video    bool
+	closed   bool
+
+	popWaiting, pushWaiting int
+
+	// dropped counts buffers lost since the last accepted one; it rides on
+	// the next item as a DiscontEvent.
+	dropped int
+	// needKeyframe: video drops until a keyframe; requested: the keyframe
+	// request for this episode has gone out; missedKeyframe: a keyframe came
+	// while the queue was full, so ask again when there is room.
+	needKeyframe, requested, missedKeyframe bool
+
+	// drops counts every buffer this queue ever dropped (for stats).
+	drops atomic.Uint64
+}
+
+func newQueue(size int, policy QueuePolicy, video bool) *queue {
+	if size <= 0 {
+		size = DefaultQueueSize
+	}
+	q := &queue{ring: make([]item, size+eventSlack), size: size, policy: policy, video: video}
+	q.notEmpty.L = &q.mu
+	q.notFull.L = &q.mu
+	return q
+}
+
+// pushOutcome says what happened to a pushed buffer.
+type pushOutcome uint8
+
+const (
+	accepted pushOutcome = iota
+	dropped
+	droppedAskKeyframe // dropped, and the caller must send a keyframe request upstream
+	closedQueue
+)
+
+// push adds a buffer. It blocks only under the Block policy.
+func (q *queue) push(b *Buffer, caps *Caps) pushOutcome {
+	q.mu.Lock()
+	if q.policy == Block {
+		for q.n >= q.size && !q.closed {
+			q.pushWaiting++
+			q.notFull.Wait()
+			q.pushWaiting--
+		}
+	}
+	if q.closed {
+		q.mu.Unlock()
+		return closedQueue
+	}
+	key := b.Flags&FlagKeyframe != 0
+	if q.needKeyframe && !key {
+		q.dropped++
+		q.drops.Add(1)
+		q.mu.Unlock()
+		return dropped
+	}
+	if q.n >= q.size {
+		q.dropped++
+		q.drops.Add(1)
+		out := dropped
+		if q.video {
+			if key {
+				q.missedKeyframe = true
+			}
+			q.needKeyframe = true
+			if !q.requested {
+				q.requested = true
+				out = droppedAskKeyframe
+			}
+		}
+		q.mu.Unlock()
+		return out
+	}
+	q.needKeyframe, q.requested, q.missedKeyframe = false, false, false
+	q.appendLocked(item{b: b, caps: caps, dropped: q.dropped})
+	q.dropped = 0
+	q.mu.Unlock()
+	return accepted
+}
+
+// pushEvent adds an event; it never blocks and never drops an event while
+// there is a buffer to drop instead. It reports false if the queue is closed.
+func (q *queue) pushEvent(ev Event, caps *Caps) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	if q.n == len(q.ring) {
+		// Full even of the slack: the oldest buffer makes way, and its loss
+		// is announced with the item after it.
+		h := &q.ring[q.head]
+		if h.b == nil {
+			return false // a ring full of events: the sink has stopped reading
+		}
+		h.b.Unref()
+		q.drops.Add(1)
+		lost := h.dropped + 1
+		*h = item{}
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+		if q.n > 0 {
+			q.ring[q.head].dropped += lost
+		} else {
+			q.dropped += lost
+		}
+	}
+	q.appendLocked(item{ev: ev, caps: caps, dropped: q.dropped})
+	q.dropped = 0
+	return true
+}
+
+func (q *queue) appendLocked(it item) {
+	q.ring[(q.head+q.n)%len(q.ring)] = it
+	q.n++
+	if q.popWaiting > 0 {
+		q.notEmpty.Signal()
+	}
+}
+
+// popAll moves every queued item into dst and returns it, waiting while the
+// queue is empty. askKeyframe is true when a keyframe was dropped for want of
+// room and there is room now: the caller asks upstream again. It returns an
+// empty slice once the queue is closed.
+func (q *queue) popAll(dst []item) (items []item, askKeyframe bool) {
+	q.mu.Lock()
+	for q.n == 0 && !q.closed {
+		q.popWaiting++
+		q.notEmpty.Wait()
+		q.popWaiting--
+	}
+	if q.closed {
+		q.mu.Unlock()
+		return dst[:0], false
+	}
+	dst = dst[:0]
+	for q.n > 0 && len(dst) < cap(dst) {
+		dst = append(dst, q.ring[q.head])
+		q.ring[q.head] = item{}
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+	}
+	if q.missedKeyframe && q.needKeyframe {
+		q.missedKeyframe = false
+		askKeyframe = true
+	}
+	if q.pushWaiting > 0 {
+		q.notFull.Broadcast()
+	}
+	q.mu.Unlock()
+	return dst, askKeyframe
+}
+
+// close wakes everyone, refuses further pushes and releases what is queued.
+func (q *queue) close() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	var left []*Buffer
+	for ; q.n > 0; q.n-- {
+		if b := q.ring[q.head].b; b != nil {
+			left = append(left, b)
+		}
+		q.ring[q.head] = item{}
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	q.notEmpty.Broadcast()
+	q.notFull.Broadcast()
+	q.mu.Unlock()
+	for _, b := range left {
+		b.Unref()
+	}
+}
+
+// length returns the number of queued items.
+func (q *queue) length() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
