@@ -399,7 +399,7 @@ func (p *Pad) deliver(it item) {
 	if it.b != nil {
 		p.packets.Add(1)
 		p.bytes.Add(uint64(len(it.b.Data)))
-			p.chainOne(it.b)
+		p.chainOne(it.b)
 		it.b.Unref()
 	}
 }
