@@ -262,6 +262,7 @@ func (p *Pad) Push(b *Buffer) {
 func (p *Pad) receive(b *Buffer, caps *Caps) {
 	if p.inline {
 		p.inlineMu.Lock()
+		p.count(1, len(b.Data))
 		p.deliver(item{b: b, caps: caps})
 		p.inlineMu.Unlock()
 		return
@@ -292,7 +293,7 @@ func (p *Pad) PushEvent(ev Event) error {
 	for _, s := range p.Sinks() {
 		if s.inline {
 			s.inlineMu.Lock()
-			s.deliver(item{ev: ev, caps: caps})
+			s.deliver(item{caps: caps, x: &itemExtra{ev: ev}})
 			s.inlineMu.Unlock()
 		} else {
 			s.q.pushEvent(ev, caps)
@@ -390,18 +391,24 @@ func (p *Pad) deliver(it item) {
 		p.caps.Store(it.caps)
 		p.handleEvent(CapsEvent{Caps: *it.caps})
 	}
-	if it.dropped > 0 {
-		p.handleEvent(DiscontEvent{Dropped: it.dropped})
-	}
-	if it.ev != nil {
-		p.handleEvent(it.ev)
+	if x := it.x; x != nil {
+		if x.dropped > 0 {
+			p.handleEvent(DiscontEvent{Dropped: x.dropped})
+		}
+		if x.ev != nil {
+			p.handleEvent(x.ev)
+		}
 	}
 	if it.b != nil {
-		p.packets.Add(1)
-		p.bytes.Add(uint64(len(it.b.Data)))
 		p.chainOne(it.b)
 		it.b.Unref()
 	}
+}
+
+// count adds delivered buffers to the pad's counters.
+func (p *Pad) count(packets, bytes int) {
+	p.packets.Add(uint64(packets))
+	p.bytes.Add(uint64(bytes))
 }
 
 func (p *Pad) chainOne(b *Buffer) {
@@ -431,10 +438,16 @@ func (p *Pad) Run(ctx context.Context) {
 		if ask {
 			p.SendUpstream(KeyframeRequest{})
 		}
+		var packets, bytes int
 		for i := range batch {
+			if b := batch[i].b; b != nil {
+				packets++
+				bytes += len(b.Data)
+			}
 			p.deliver(batch[i])
-			batch[i] = item{}
 		}
+		clear(batch)
+		p.count(packets, bytes)
 	}
 }
 

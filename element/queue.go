@@ -39,12 +39,35 @@ const DefaultQueueSize = 256
 const eventSlack = 16
 
 // item is one queue entry: a buffer or an event, with the caps its src pad
-// had when it was pushed and the number of buffers dropped just before it.
+// had when it was pushed. The rare parts (an event, a count of buffers
+// dropped just before the item) hang off x, so that the common item, a
+// buffer, is three words.
 type item struct {
-	b       *Buffer
+	b    *Buffer
+	caps *Caps
+	x    *itemExtra
+}
+
+type itemExtra struct {
 	ev      Event
-	caps    *Caps
 	dropped int
+}
+
+func (it *item) dropped() int {
+	if it.x == nil {
+		return 0
+	}
+	return it.x.dropped
+}
+
+func (it *item) addDropped(n int) {
+	if n == 0 {
+		return
+	}
+	if it.x == nil {
+		it.x = &itemExtra{}
+	}
+	it.x.dropped += n
 }
 
 // queue is the bounded ring in front of a sink pad. One goroutine (the
@@ -55,6 +78,7 @@ type queue struct {
 	notFull  sync.Cond
 	ring     []item
 	head, n  int
+	mask     int // len(ring)-1; len(ring) is a power of two
 	size     int // capacity for buffers; events may use eventSlack more
 	policy   QueuePolicy
 	video    bool
@@ -78,7 +102,11 @@ func newQueue(size int, policy QueuePolicy, video bool) *queue {
 	if size <= 0 {
 		size = DefaultQueueSize
 	}
-	q := &queue{ring: make([]item, size+eventSlack), size: size, policy: policy, video: video}
+	ring := 1
+	for ring < size+eventSlack {
+		ring <<= 1
+	}
+	q := &queue{ring: make([]item, ring), mask: ring - 1, size: size, policy: policy, video: video}
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	return q
@@ -133,7 +161,9 @@ func (q *queue) push(b *Buffer, caps *Caps) pushOutcome {
 		return out
 	}
 	q.needKeyframe, q.requested, q.missedKeyframe = false, false, false
-	q.appendLocked(item{b: b, caps: caps, dropped: q.dropped})
+	it := item{b: b, caps: caps}
+	it.addDropped(q.dropped)
+	q.appendLocked(it)
 	q.dropped = 0
 	q.mu.Unlock()
 	return accepted
@@ -147,7 +177,7 @@ func (q *queue) pushEvent(ev Event, caps *Caps) bool {
 	if q.closed {
 		return false
 	}
-	if q.n == len(q.ring) {
+	if q.n == q.size+eventSlack {
 		// Full even of the slack: the oldest buffer makes way, and its loss
 		// is announced with the item after it.
 		h := &q.ring[q.head]
@@ -156,23 +186,23 @@ func (q *queue) pushEvent(ev Event, caps *Caps) bool {
 		}
 		h.b.Unref()
 		q.drops.Add(1)
-		lost := h.dropped + 1
+		lost := h.dropped() + 1
 		*h = item{}
-		q.head = (q.head + 1) % len(q.ring)
+		q.head = (q.head + 1) & q.mask
 		q.n--
 		if q.n > 0 {
-			q.ring[q.head].dropped += lost
+			q.ring[q.head].addDropped(lost)
 		} else {
 			q.dropped += lost
 		}
 	}
-	q.appendLocked(item{ev: ev, caps: caps, dropped: q.dropped})
+	q.appendLocked(item{caps: caps, x: &itemExtra{ev: ev, dropped: q.dropped}})
 	q.dropped = 0
 	return true
 }
 
 func (q *queue) appendLocked(it item) {
-	q.ring[(q.head+q.n)%len(q.ring)] = it
+	q.ring[(q.head+q.n)&q.mask] = it
 	q.n++
 	if q.popWaiting > 0 {
 		q.notEmpty.Signal()
@@ -196,10 +226,13 @@ func (q *queue) popAll(dst []item) (items []item, askKeyframe bool) {
 	}
 	dst = dst[:0]
 	for q.n > 0 && len(dst) < cap(dst) {
-		dst = append(dst, q.ring[q.head])
-		q.ring[q.head] = item{}
-		q.head = (q.head + 1) % len(q.ring)
-		q.n--
+		// Copy and clear whole runs of the ring, not item by item.
+		run := min(q.n, cap(dst)-len(dst), len(q.ring)-q.head)
+		seg := q.ring[q.head : q.head+run]
+		dst = append(dst, seg...)
+		clear(seg)
+		q.head = (q.head + run) & q.mask
+		q.n -= run
 	}
 	if q.missedKeyframe && q.needKeyframe {
 		q.missedKeyframe = false
@@ -226,7 +259,7 @@ func (q *queue) close() {
 			left = append(left, b)
 		}
 		q.ring[q.head] = item{}
-		q.head = (q.head + 1) % len(q.ring)
+		q.head = (q.head + 1) & q.mask
 	}
 	q.notEmpty.Broadcast()
 	q.notFull.Broadcast()
