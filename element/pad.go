@@ -18,8 +18,10 @@ type ChainFunc func(b *Buffer) error
 
 // EventFunc handles an event arriving at a pad: downstream events at a sink
 // pad (on the same goroutine as its ChainFunc, in order with the buffers),
-// upstream events at a src pad (on the goroutine of the sink that sent it;
-// it must not block).
+// upstream events at a src pad (on the goroutine of the sink that sent it,
+// which may be the source's own goroutine, inside its Push, when a full
+// queue asks for a keyframe: it must not block, nor take a lock held around
+// Push).
 type EventFunc func(ev Event)
 
 // DefaultKeyframeInterval is how often, at most, a src pad passes keyframe

@@ -23,12 +23,12 @@ func (p *Pipeline) DOT() string {
 	ids := make(map[*element.Pad]string)
 	for i, es := range els {
 		fmt.Fprintf(&b, "  subgraph %s {\n", quote("cluster_"+strconv.Itoa(i)))
-		label := es.el.Name() + "\\n" + strings.TrimPrefix(fmt.Sprintf("%T", es.el), "*")
+		lines := []string{es.el.Name(), strings.TrimPrefix(fmt.Sprintf("%T", es.el), "*")}
 		if es.auto {
-			label += "\\n(converter)"
+			lines = append(lines, "(converter)")
 			b.WriteString("    style=dashed; color=blue;\n")
 		}
-		fmt.Fprintf(&b, "    label=%s;\n", quote(label))
+		fmt.Fprintf(&b, "    label=%s;\n", quote(lines...))
 		for j, pad := range es.el.Pads() {
 			id := "p" + strconv.Itoa(i) + "_" + strconv.Itoa(j)
 			ids[pad] = id
@@ -40,7 +40,7 @@ func (p *Pipeline) DOT() string {
 			if pad.Direction() == element.Sink {
 				shape = "ellipse"
 			}
-			fmt.Fprintf(&b, "    %s [label=%s, shape=%s];\n", id, quote(pad.Name()+"\\n"+caps), shape)
+			fmt.Fprintf(&b, "    %s [label=%s, shape=%s];\n", id, quote(pad.Name(), caps), shape)
 		}
 		b.WriteString("  }\n")
 	}
@@ -66,8 +66,10 @@ func (p *Pipeline) DOT() string {
 	return b.String()
 }
 
-// quote makes s a DOT string; \n sequences already in s stay line breaks.
-func quote(s string) string {
-	s = strings.ReplaceAll(s, `"`, `\"`)
-	return `"` + s + `"`
+// quote makes a DOT string of lines, one under the other.
+func quote(lines ...string) string {
+	for i, l := range lines {
+		lines[i] = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(l)
+	}
+	return `"` + strings.Join(lines, `\n`) + `"`
 }
