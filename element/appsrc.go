@@ -103,6 +103,13 @@ func (s *AppSource) PushSample(data []byte, pts, duration time.Duration, flags F
 	b.Unref()
 }
 
+// PushFrame sends a raw frame (FormatRaw) in a garbage-collected buffer.
+// The frame's type is the one the src pad's caps imply (see package codec);
+// it must not be modified once pushed.
+func (s *AppSource) PushFrame(frame any, pts, duration time.Duration, flags Flags) {
+	s.src.Push(&Buffer{Frame: frame, PTS: pts, Duration: duration, Flags: flags})
+}
+
 // EndOfStream tells the sinks no more buffers follow (and posts
 // EndOfStream on the bus).
 func (s *AppSource) EndOfStream() error {
