@@ -80,7 +80,7 @@ func (s *AppSource) Push(b *Buffer) {
 // keyframe start if keyframe is true. pkt may be reused once PushRTP returns.
 func (s *AppSource) PushRTP(pkt *rtp.Packet, keyframe bool) {
 	b := s.pool.Get()
-	b.RTP = pkt.Header.Clone()
+	b.SetRTPHeader(&pkt.Header)
 	b.Data = append(b.Data, pkt.Payload...)
 	if keyframe {
 		b.Flags |= FlagKeyframe

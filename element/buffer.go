@@ -53,6 +53,34 @@ type Buffer struct {
 
 	refs    atomic.Int32
 	release func(*Buffer)
+	// ext holds the RTP header extension payloads SetRTPHeader copies.
+	ext []byte
+}
+
+// SetRTPHeader copies h into b.RTP, reusing b's memory for the CSRC list and
+// the header extensions, so that a pooled buffer allocates nothing in
+// steady state. h is not retained.
+func (b *Buffer) SetRTPHeader(h *rtp.Header) {
+	csrc, exts := b.RTP.CSRC[:0], b.RTP.Extensions[:0]
+	if len(h.CSRC) == 0 && len(h.Extensions) == 0 {
+		b.RTP = *h
+		b.RTP.CSRC, b.RTP.Extensions = csrc, exts
+		return
+	}
+	// pion's Extension has unexported fields: copy through the wire form,
+	// whose Unmarshal reuses the slices and aliases b.ext.
+	n := h.MarshalSize()
+	if cap(b.ext) < n {
+		b.ext = make([]byte, n)
+	}
+	b.ext = b.ext[:n]
+	b.RTP.CSRC, b.RTP.Extensions = csrc, exts
+	if _, err := h.MarshalTo(b.ext); err == nil {
+		if _, err := b.RTP.Unmarshal(b.ext); err == nil {
+			return
+		}
+	}
+	b.RTP = h.Clone()
 }
 
 // NewBuffer returns a reference-counted buffer holding one reference. When

@@ -170,7 +170,7 @@ func (p *Pad) Kind() Kind { return p.kind }
 // Templates returns the caps the pad can produce or accept.
 func (p *Pad) Templates() CapsList { return p.templates }
 
-// Inline reports whether a sink pad runs its ChainFunc on the pusher's
+// IsInline reports whether a sink pad runs its ChainFunc on the pusher's
 // goroutine.
 func (p *Pad) IsInline() bool { return p.inline }
 
@@ -450,6 +450,15 @@ func (p *Pad) Run(ctx context.Context) {
 		}
 		clear(batch)
 		p.count(packets, bytes)
+	}
+}
+
+// Close releases what a sink pad's queue holds and makes it refuse further
+// buffers: the pipeline calls it when the pad's element leaves it or the
+// pipeline closes, so that nothing stays referenced, started or not.
+func (p *Pad) Close() {
+	if p.q != nil {
+		p.q.close()
 	}
 }
 

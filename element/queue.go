@@ -93,6 +93,8 @@ type queue struct {
 	// request for this episode has gone out; missedKeyframe: a keyframe came
 	// while the queue was full, so ask again when there is room.
 	needKeyframe, requested, missedKeyframe bool
+	// lastAsk is when this queue last asked for a keyframe (nanotime).
+	lastAsk int64
 
 	// drops counts every buffer this queue ever dropped (for stats).
 	drops atomic.Uint64
@@ -140,8 +142,18 @@ func (q *queue) push(b *Buffer, caps *Caps) pushOutcome {
 	if q.needKeyframe && !key {
 		q.dropped++
 		q.drops.Add(1)
+		out := dropped
+		// Waiting for a keyframe with room for it: the request may have
+		// been merged away upstream, or its keyframe lost; ask again once
+		// per interval until one comes.
+		if q.n < q.size {
+			if now := nanotime(); now-q.lastAsk >= int64(DefaultKeyframeInterval) {
+				q.lastAsk = now
+				out = droppedAskKeyframe
+			}
+		}
 		q.mu.Unlock()
-		return dropped
+		return out
 	}
 	if q.n >= q.size {
 		q.dropped++
@@ -154,6 +166,7 @@ func (q *queue) push(b *Buffer, caps *Caps) pushOutcome {
 			q.needKeyframe = true
 			if !q.requested {
 				q.requested = true
+				q.lastAsk = nanotime()
 				out = droppedAskKeyframe
 			}
 		}
@@ -177,27 +190,44 @@ func (q *queue) pushEvent(ev Event, caps *Caps) bool {
 	if q.closed {
 		return false
 	}
-	if q.n == q.size+eventSlack {
-		// Full even of the slack: the oldest buffer makes way, and its loss
-		// is announced with the item after it.
-		h := &q.ring[q.head]
-		if h.b == nil {
-			return false // a ring full of events: the sink has stopped reading
-		}
-		h.b.Unref()
-		q.drops.Add(1)
-		lost := h.dropped() + 1
-		*h = item{}
-		q.head = (q.head + 1) & q.mask
-		q.n--
-		if q.n > 0 {
-			q.ring[q.head].addDropped(lost)
-		} else {
-			q.dropped += lost
-		}
+	if q.n == q.size+eventSlack && !q.dropOldestBufferLocked() {
+		return false // a ring full of events: the sink has stopped reading
 	}
 	q.appendLocked(item{caps: caps, x: &itemExtra{ev: ev, dropped: q.dropped}})
 	q.dropped = 0
+	return true
+}
+
+// dropOldestBufferLocked removes the oldest buffer in the queue, to make
+// room for an event; its loss is announced with the item after it. It
+// reports false if the queue holds no buffer.
+func (q *queue) dropOldestBufferLocked() bool {
+	j := -1
+	for i := 0; i < q.n; i++ {
+		if q.ring[(q.head+i)&q.mask].b != nil {
+			j = i
+			break
+		}
+	}
+	if j < 0 {
+		return false
+	}
+	victim := q.ring[(q.head+j)&q.mask]
+	victim.b.Unref()
+	q.drops.Add(1)
+	// Shift the events before it one slot up, over it, and free the head.
+	for i := j; i > 0; i-- {
+		q.ring[(q.head+i)&q.mask] = q.ring[(q.head+i-1)&q.mask]
+	}
+	q.ring[q.head] = item{}
+	q.head = (q.head + 1) & q.mask
+	q.n--
+	lost := victim.dropped() + 1
+	if j < q.n {
+		q.ring[(q.head+j)&q.mask].addDropped(lost)
+	} else {
+		q.dropped += lost
+	}
 	return true
 }
 

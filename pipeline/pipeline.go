@@ -228,6 +228,9 @@ func (p *Pipeline) removeLocked(es *elemState) {
 
 func (p *Pipeline) closeElement(es *elemState) {
 	es.close.Do(func() {
+		for _, pad := range es.el.Pads() {
+			pad.Close()
+		}
 		if c, ok := es.el.(element.Closer); ok {
 			if err := safeClose(c); err != nil {
 				p.Post(&element.Error{MessageHeader: element.Header(es.el.Name()), Err: fmt.Errorf("close: %w", err)})
