@@ -1,0 +1,75 @@
+# medley's set-up, demo, tests and benchmarks, for Debian 12 and Ubuntu.
+#
+#   make demo    install what is missing, then run the fanout example
+#   make test    install what is missing, then go vet and go test -race
+#   make bench   run the benchmarks (docs/BENCHMARKS.md)
+#   make deps    install the missing system packages only
+#
+# deps installs with apt-get, as root or through sudo, without questions;
+# a machine that has every package installs nothing.
+
+# The Debian/Ubuntu packages the build and the tests need, in one place:
+#   gcc, libc6-dev,   cgo (go test -race needs it; go-astiav will need all
+#   pkg-config          three); libc6-dev is only a Recommends of gcc
+#   graphviz          dot -Tsvg, which renders Pipeline.DOT in the tests
+#   ca-certificates   HTTPS to the Go module proxy on a fresh machine
+# Later issues add FFmpeg's -dev packages and chromium here.
+DEB_PACKAGES := gcc libc6-dev pkg-config graphviz ca-certificates
+
+# Go lives in /usr/local/go/bin on our machines; use it when `go` is not on
+# PATH already.
+GOROOT_BIN ?= /usr/local/go/bin
+ifeq ($(shell command -v go 2>/dev/null),)
+export PATH := $(PATH):$(GOROOT_BIN)
+endif
+GO ?= go
+
+# Overridable, to try the deps logic without touching the machine:
+#   make deps APT_GET="echo apt-get" DEB_PACKAGES="graphviz no-such-package"
+APT_GET ?= apt-get
+DEMO_FLAGS ?=
+TEST_FLAGS ?= -race -count=1 -timeout 15m
+BENCH_FLAGS ?= -benchmem
+
+SHELL := /bin/bash
+
+.PHONY: deps demo test bench check-go
+
+deps:
+	@set -euo pipefail; \
+	missing=(); \
+	for p in $(DEB_PACKAGES); do \
+		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed$$' || missing+=("$$p"); \
+	done; \
+	if [ $${#missing[@]} -eq 0 ]; then \
+		echo "deps: system packages present: $(DEB_PACKAGES)"; exit 0; \
+	fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=(); \
+	elif command -v sudo >/dev/null; then \
+		if [ -t 0 ]; then sudo=(sudo); else sudo=(sudo -n); fi; \
+	else \
+		echo "deps: missing $${missing[*]}: run as root, or install sudo" >&2; exit 1; \
+	fi; \
+	echo "deps: installing $${missing[*]}"; \
+	apt=("$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive $(APT_GET) -y -q); \
+	if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then \
+		"$${apt[@]}" update; \
+	fi; \
+	if ! "$${apt[@]}" install --no-install-recommends "$${missing[@]}"; then \
+		echo "deps: install failed; updating the package lists and trying again"; \
+		"$${apt[@]}" update; \
+		"$${apt[@]}" install --no-install-recommends "$${missing[@]}"; \
+	fi
+
+check-go:
+	@command -v $(GO) >/dev/null || { echo "go not found on PATH nor in $(GOROOT_BIN): install Go (https://go.dev/dl/) into /usr/local/go" >&2; exit 1; }
+
+demo: deps check-go
+	$(GO) run ./examples/fanout $(DEMO_FLAGS)
+
+test: deps check-go
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+bench: check-go
+	$(GO) test -run '^$$' -bench . $(BENCH_FLAGS) ./pipeline/
