@@ -33,7 +33,8 @@ type DiscontEvent struct{ Dropped int }
 type KeyframeRequest struct{}
 
 // BitrateHint tells the source the most a downstream path can take, in bits
-// per second. A src pad with several sinks passes the minimum of their hints.
+// per second. A src pad with several sinks passes the minimum of their hints
+// each time it changes; 0 means no sink limits it any more.
 type BitrateHint struct{ BitsPerSecond int64 }
 
 // ReconfigureEvent asks the source to renegotiate its caps.

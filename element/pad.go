@@ -60,6 +60,7 @@ type Pad struct {
 	links      atomic.Pointer[[]*Pad]
 	kfInterval atomic.Int64
 	lastKF     atomic.Int64
+	hintMu     sync.Mutex // guards hints and hintMin, and orders their delivery
 	hints      map[*Pad]int64
 	hintMin    int64
 
@@ -83,6 +84,7 @@ func WithQueue(size int, policy QueuePolicy) PadOption {
 	return func(p *Pad) {
 		if p.dir == Sink && !p.inline {
 			p.q = newQueue(size, policy, p.kind == KindVideo)
+			p.q.askInterval = p.peerKeyframeInterval
 		}
 	}
 }
@@ -136,10 +138,20 @@ func NewSinkPad(name string, caps CapsList, chain ChainFunc, opts ...PadOption) 
 	p := newPad(name, Sink, caps)
 	p.chain = chain
 	p.q = newQueue(DefaultQueueSize, Live, p.kind == KindVideo)
+	p.q.askInterval = p.peerKeyframeInterval
 	for _, o := range opts {
 		o(p)
 	}
 	return p
+}
+
+// peerKeyframeInterval is the keyframe request interval of the src pad
+// feeding a sink pad: how often its queue asks again while it waits.
+func (p *Pad) peerKeyframeInterval() int64 {
+	if src := p.peer.Load(); src != nil {
+		return src.kfInterval.Load()
+	}
+	return int64(DefaultKeyframeInterval)
 }
 
 // Name returns the pad's name, unique within its element.
@@ -337,25 +349,25 @@ func (p *Pad) upstream(from *Pad, ev Event) {
 		}
 		p.kfRequests.Add(1)
 	case BitrateHint:
-		p.linkMu.Lock()
+		// Computing the minimum and handing it over happen under one lock,
+		// so that the element sees the minimums in the order they arose.
+		p.hintMu.Lock()
+		defer p.hintMu.Unlock()
 		if _, linked := p.hints[from]; !linked && from.peer.Load() != p {
-			p.linkMu.Unlock()
 			return
 		}
 		p.hints[from] = e.BitsPerSecond
-		changed := p.updateHintMinLocked()
-		min := p.hintMin
-		p.linkMu.Unlock()
-		if !changed {
+		if !p.updateHintMinLocked() {
 			return
 		}
-		ev = BitrateHint{BitsPerSecond: min}
+		ev = BitrateHint{BitsPerSecond: p.hintMin}
 	}
 	p.handleEvent(ev)
 }
 
 // updateHintMinLocked recomputes the minimum bitrate hint and reports
-// whether it changed. Sinks that never sent a hint do not count.
+// whether it changed (to 0, "no limit", when no sink has a hint left).
+// Sinks that never sent a hint do not count. p.hintMu is held.
 func (p *Pad) updateHintMinLocked() bool {
 	var min int64
 	for _, v := range p.hints {
@@ -367,7 +379,7 @@ func (p *Pad) updateHintMinLocked() bool {
 		return false
 	}
 	p.hintMin = min
-	return min != 0
+	return true
 }
 
 // handleEvent runs the pad's event handler, turning a panic into an Error.
@@ -500,13 +512,14 @@ func (p *Pad) Unlink(sink *Pad) error {
 		}
 	}
 	p.links.Store(&links)
-	_, hinted := p.hints[sink]
-	delete(p.hints, sink)
-	changed := hinted && p.updateHintMinLocked()
-	min := p.hintMin
 	p.linkMu.Unlock()
-	if changed {
-		p.handleEvent(BitrateHint{BitsPerSecond: min})
+	p.hintMu.Lock()
+	defer p.hintMu.Unlock()
+	if _, hinted := p.hints[sink]; hinted {
+		delete(p.hints, sink)
+		if p.updateHintMinLocked() {
+			p.handleEvent(BitrateHint{BitsPerSecond: p.hintMin})
+		}
 	}
 	return nil
 }

@@ -93,8 +93,10 @@ type queue struct {
 	// request for this episode has gone out; missedKeyframe: a keyframe came
 	// while the queue was full, so ask again when there is room.
 	needKeyframe, requested, missedKeyframe bool
-	// lastAsk is when this queue last asked for a keyframe (nanotime).
-	lastAsk int64
+	// lastAsk is when this queue last asked for a keyframe (nanotime), and
+	// askInterval how long it waits before asking again (nil: the default).
+	lastAsk     int64
+	askInterval func() int64
 
 	// drops counts every buffer this queue ever dropped (for stats).
 	drops atomic.Uint64
@@ -147,7 +149,11 @@ func (q *queue) push(b *Buffer, caps *Caps) pushOutcome {
 		// been merged away upstream, or its keyframe lost; ask again once
 		// per interval until one comes.
 		if q.n < q.size {
-			if now := nanotime(); now-q.lastAsk >= int64(DefaultKeyframeInterval) {
+			iv := int64(DefaultKeyframeInterval)
+			if q.askInterval != nil {
+				iv = q.askInterval()
+			}
+			if now := nanotime(); now-q.lastAsk >= iv {
 				q.lastAsk = now
 				out = droppedAskKeyframe
 			}
