@@ -58,7 +58,8 @@ func (c Caps) IsFixed() bool {
 
 // Intersect returns the caps that satisfy both c and o, and false when there
 // are none: a field set on both sides must agree, a field set on one side is
-// taken from it.
+// taken from it. Kind is the exception to "zero means any": every caps names
+// its kind, and caps without one meet nothing.
 func (c Caps) Intersect(o Caps) (Caps, bool) {
 	r := c
 	if c.Kind == 0 || o.Kind == 0 || c.Kind&o.Kind == 0 {

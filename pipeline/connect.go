@@ -345,6 +345,9 @@ func (p *Pipeline) Disconnect(src, sink element.Element, kind element.Kind) erro
 func (p *Pipeline) DisconnectPads(src, sink *element.Pad) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: disconnect %s from %s: %w", src.FullName(), sink.FullName(), element.ErrClosed)
+	}
 	r := p.routes[sink]
 	if r == nil || r.src != src {
 		return &element.LinkError{Src: src.FullName(), Sink: sink.FullName(), SrcCaps: src.Templates(), SinkCaps: sink.Templates(), Reason: element.ErrNotLinked}

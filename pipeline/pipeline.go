@@ -192,6 +192,9 @@ func (p *Pipeline) Elements() []element.Element {
 func (p *Pipeline) Remove(el element.Element) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("pipeline: Remove %q: %w", el.Name(), element.ErrClosed)
+	}
 	es := p.byName[el.Name()]
 	if es == nil || es.el != el {
 		return fmt.Errorf("pipeline: Remove %q: %w", el.Name(), ErrNotInPipeline)
