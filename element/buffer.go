@@ -140,29 +140,42 @@ func (b *Buffer) Clone() *Buffer {
 }
 
 // BufferPool recycles reference-counted buffers and their payload memory, so
-// that a source allocates nothing per packet in steady state.
+// that a source allocates nothing per packet in steady state. Buffers come
+// back from the goroutines of the sinks that drop the last reference, so the
+// pool is a plain locked free list (sync.Pool's per-P caches would make every
+// Get steal from another P): at most maxFree buffers wait in it, more are
+// left to the garbage collector.
 type BufferPool struct {
-	pool sync.Pool
+	mu   sync.Mutex
+	free []*Buffer
 	size int
 }
+
+// maxFree bounds the buffers a BufferPool keeps: a few seconds of packets
+// at the highest rates a pool serves.
+const maxFree = 4096
 
 // NewBufferPool returns a pool whose buffers come with a Data slice of
 // capacity size (grown as needed by the user).
 func NewBufferPool(size int) *BufferPool {
-	p := &BufferPool{size: size}
-	p.pool.New = func() any {
-		b := NewBuffer(p.put)
-		b.Data = make([]byte, 0, p.size)
-		return b
-	}
-	return p
+	return &BufferPool{size: size}
 }
 
 // Get returns a buffer holding one reference, with Data empty (length 0)
 // and every other field zero.
 func (p *BufferPool) Get() *Buffer {
-	b := p.pool.Get().(*Buffer)
-	b.refs.Store(1)
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		b.refs.Store(1)
+		return b
+	}
+	p.mu.Unlock()
+	b := NewBuffer(p.put)
+	b.Data = make([]byte, 0, p.size)
 	return b
 }
 
@@ -172,5 +185,9 @@ func (p *BufferPool) put(b *Buffer) {
 	b.Data = b.Data[:0]
 	b.Frame = nil
 	b.PTS, b.Duration, b.Flags = 0, 0, 0
-	p.pool.Put(b)
+	p.mu.Lock()
+	if len(p.free) < maxFree {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
 }
