@@ -452,16 +452,20 @@ func (p *Pad) Run(ctx context.Context) {
 		if ask {
 			p.SendUpstream(KeyframeRequest{})
 		}
+		// Count the batch before delivering it, so that whoever sees an
+		// item's effect (an EOS, a buffer) sees it counted.
 		var packets, bytes int
 		for i := range batch {
 			if b := batch[i].b; b != nil {
 				packets++
 				bytes += len(b.Data)
 			}
+		}
+		p.count(packets, bytes)
+		for i := range batch {
 			p.deliver(batch[i])
 		}
 		clear(batch)
-		p.count(packets, bytes)
 	}
 }
 
