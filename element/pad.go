@@ -47,13 +47,15 @@ type Pad struct {
 	caps    atomic.Pointer[Caps]
 
 	// sink side
-	chain     ChainFunc
-	inline    bool
-	inlineMu  sync.Mutex
-	q         *queue
-	peer      atomic.Pointer[Pad]
-	delivered *Caps // last caps delivered to onEvent; the consumer's own
-	running   atomic.Bool
+	chain    ChainFunc
+	inline   bool
+	inlineMu sync.Mutex
+	// inlineClosed: Close ran; an inline pad delivers nothing more.
+	inlineClosed bool
+	q            *queue
+	peer         atomic.Pointer[Pad]
+	delivered    *Caps // last caps delivered to onEvent; the consumer's own
+	running      atomic.Bool
 
 	// src side
 	linkMu     sync.Mutex
@@ -275,10 +277,7 @@ func (p *Pad) Push(b *Buffer) {
 // receive takes one reference of b into a sink pad.
 func (p *Pad) receive(b *Buffer, caps *Caps) {
 	if p.inline {
-		p.inlineMu.Lock()
-		p.count(1, len(b.Data))
-		p.deliver(item{b: b, caps: caps})
-		p.inlineMu.Unlock()
+		p.deliverInline(item{b: b, caps: caps})
 		return
 	}
 	switch p.q.push(b, caps) {
@@ -288,6 +287,23 @@ func (p *Pad) receive(b *Buffer, caps *Caps) {
 		p.SendUpstream(KeyframeRequest{})
 	}
 	b.Unref()
+}
+
+// deliverInline runs an inline sink pad's handlers on the pusher's
+// goroutine, one pusher at a time, unless the pad is closed.
+func (p *Pad) deliverInline(it item) {
+	p.inlineMu.Lock()
+	defer p.inlineMu.Unlock()
+	if p.inlineClosed {
+		if it.b != nil {
+			it.b.Unref()
+		}
+		return
+	}
+	if it.b != nil {
+		p.count(1, len(it.b.Data))
+	}
+	p.deliver(it)
 }
 
 // PushEvent sends a downstream event to every linked sink, in order with the
@@ -306,9 +322,7 @@ func (p *Pad) PushEvent(ev Event) error {
 	caps := p.caps.Load()
 	for _, s := range p.Sinks() {
 		if s.inline {
-			s.inlineMu.Lock()
-			s.deliver(item{caps: caps, x: &itemExtra{ev: ev}})
-			s.inlineMu.Unlock()
+			s.deliverInline(item{caps: caps, x: &itemExtra{ev: ev}})
 		} else {
 			s.q.pushEvent(ev, caps)
 		}
@@ -472,9 +486,18 @@ func (p *Pad) Run(ctx context.Context) {
 // Close releases what a sink pad's queue holds and makes it refuse further
 // buffers: the pipeline calls it when the pad's element leaves it or the
 // pipeline closes, so that nothing stays referenced, started or not.
+//
+// For an inline pad, Close waits for a handler running on a pusher's
+// goroutine to return, and no handler runs after it: the element's own
+// Close may then free what its handlers use.
 func (p *Pad) Close() {
 	if p.q != nil {
 		p.q.close()
+	}
+	if p.inline {
+		p.inlineMu.Lock()
+		p.inlineClosed = true
+		p.inlineMu.Unlock()
 	}
 }
 
