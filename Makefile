@@ -9,12 +9,18 @@
 # a machine that has every package installs nothing.
 
 # The Debian/Ubuntu packages the build and the tests need, in one place:
-#   gcc, libc6-dev,   cgo (go test -race needs it; go-astiav will need all
-#   pkg-config          three); libc6-dev is only a Recommends of gcc
+#   gcc, libc6-dev,   cgo (go test -race and go-astiav need all three);
+#   pkg-config          libc6-dev is only a Recommends of gcc
 #   graphviz          dot -Tsvg, which renders Pipeline.DOT in the tests
 #   ca-certificates   HTTPS to the Go module proxy on a fresh machine
-# Later issues add FFmpeg's -dev packages and chromium here.
-DEB_PACKAGES := gcc libc6-dev pkg-config graphviz ca-certificates
+#   libav*-dev,       FFmpeg 5.1 headers and libraries for go-astiav v0.16.0
+#   libsw*-dev          (internal/ffmpeg, codec); go-astiav links all seven,
+#                       libavdevice and libswresample included
+#   ffmpeg            the CLI the tests and benchmarks compare with
+# Later issues add chromium here.
+DEB_PACKAGES := gcc libc6-dev pkg-config graphviz ca-certificates \
+	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev \
+	libswscale-dev libswresample-dev libavdevice-dev ffmpeg
 
 # Go lives in /usr/local/go/bin on our machines; use it when `go` is not on
 # PATH already.

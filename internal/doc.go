@@ -1,11 +1,14 @@
-// Package internal will hold what no user of medley imports: the FFmpeg
-// wrappers over go-astiav that codec and endpoint share (frame pools,
-// free-once ownership, error mapping, a log bridge to log/slog, custom IO),
-// jitter and reorder buffers, A/V clock mapping, and test helpers (synthetic
-// media, ffprobe checks, a browser driver). Code moves here once two
-// elements need it.
+// Package internal holds what no user of medley imports: the FFmpeg
+// wrappers over go-astiav that codec and endpoint share, and later jitter
+// and reorder buffers, A/V clock mapping, and test helpers (synthetic media,
+// ffprobe checks, a browser driver). Code moves here once two elements need
+// it.
 //
-// Not implemented yet in this release: the package is empty; it fills with
-// the codecs and endpoints of issues 3 to 5. Test helpers users may call are
-// in element/elementtest, not here.
+// In this release:
+//   - internal/ffmpeg: decoders, encoders, scalers and audio converters
+//     over go-astiav v0.16.0 (FFmpeg 5.1) with pooled, reference-counted
+//     frames, error mapping, a log bridge to log/slog and FFmpeg object
+//     accounting; also a synthetic picture and tone and PSNR for tests.
+//
+// Test helpers users may call are in element/elementtest, not here.
 package internal
