@@ -1,11 +1,93 @@
-// Package endpoint will move media in and out of the process: WebRTC
-// (pion/webrtc v4 with pion/interceptor) and WHIP/WHEP, plain RTP with SDP,
-// a Player (files, HTTP, RTSP through FFmpeg), a Recorder (WebM, MKV, MP4,
-// fragmented MP4) and Devices (pion/mediadevices: camera, microphone,
-// screen). Each endpoint is an element with pads, connected like any other.
+// Package endpoint moves media in and out of the process. Each endpoint is
+// an element with pads, connected like any other.
 //
-// Not implemented yet in this release: the package is empty. The WebRTC and
-// RTP endpoints are issue 4, the Player and Recorder issue 5. Until then, Go
-// code moves media in and out of a pipeline with element.AppSource and
-// element.AppSink.
+// In this release it holds the WebRTC endpoint (issue 4): WebRTC, on
+// pion/webrtc v4 and pion/interceptor, what Kurento's WebRtcEndpoint is. The
+// RTP endpoint, WHIP and WHEP handlers, Player, Recorder and Devices are not
+// implemented yet.
+//
+// # WebRTC
+//
+// The host does the signalling, as with Kurento:
+//
+//	ep, _ := endpoint.NewWebRTC("alice", endpoint.WithDataChannel("chat"))
+//	p.Add(ep)
+//	p.Connect(ep, ep, element.KindAll) // loopback: what alice sends comes back
+//	sub := p.Subscribe(0)              // IceCandidateFound, ConnectionStateChanged, ...
+//	p.Start(ctx)
+//	answer, err := ep.ProcessOffer(ctx, offerFromBrowser)
+//	// send answer to the browser; for each candidate it trickles:
+//	ep.AddIceCandidate(candidateJSON)
+//
+// or GenerateOffer then ProcessAnswer when the endpoint offers. Candidates
+// the endpoint finds come as IceCandidateFound messages; with
+// WithCompleteSDP the SDP returned already holds them all, for peers that
+// do not trickle.
+//
+// Pads are declared before negotiation, one set per transceiver (WithAudio,
+// WithVideo; one of each, send and receive, by default) and per data channel
+// (WithDataChannel), so that the host connects them first, as DESIGN.md
+// says:
+//
+//	audio_N, video_N           src: RTP the peer sends; caps fixed when its track arrives
+//	audio_sink_N, video_sink_N sink: RTP to send, in any codec the endpoint offers
+//	data_N, data_sink_N        src and sink: data channel messages
+//
+// A second track of a declared kind (a simulcast layer, a screen beside a
+// camera) gets a src pad of its own while running (PadAdded). Sections of
+// the offer of kinds not declared, or with no codec in common, are
+// rejected and reported as element.Warning; an offer with nothing in common
+// fails with a *NoCommonCodecError naming the codecs on both sides.
+//
+// # Media path
+//
+// Received packets are read into pooled buffers (element.BufferPool,
+// Buffer.SetRTPHeader), flagged FlagKeyframe on the first packet of a
+// keyframe (codec.Lookup(mime).IsKeyframe) and FlagEndOfFrame on the marker
+// bit of video, and pushed without allocation in steady state. A PTS is the
+// track's arrival on the endpoint's clock plus its RTP timestamps' progress
+// (RTCP sender-report mapping for A/V sync is not done yet).
+//
+// A sink pad is the webrtc.TrackLocal of its transceiver: pion's Bind gives
+// it the negotiated codecs and SSRC, and each packet is written with the
+// binding's SSRC and the payload type the peer gave the packet's codec, on
+// a header of the sink's own: the shared buffer is never modified, and the
+// incoming header extensions (numbered for another link) are dropped. When
+// the source feeding the sink changes, the sequence numbers and timestamps
+// go on from where they were and video waits for a keyframe, which it asks
+// for. Packets of a codec the peer did not accept are dropped and
+// reported: the sink pad's templates are fixed when it is made, so the
+// pipeline cannot yet insert a transcoder for the peer's codec (restrict
+// the codecs with WithCodecs meanwhile).
+//
+// # RTCP
+//
+// The interceptors are pion's: NACK generator and responder, sender and
+// receiver reports, TWCC feedback and the transport-cc header extension,
+// and a send-side bandwidth estimator (Google congestion control, no pacer;
+// WithSendBitrate, WithoutBandwidthEstimation). PLI and FIR from the peer
+// become element.KeyframeRequest sent upstream from the sink pad; keyframe
+// requests reaching a src pad (merged per WithKeyframeRequestInterval)
+// become PLI to the peer. The bandwidth estimate, shared among the video
+// sinks, and the peer's REMB become element.BitrateHint upstream; bitrate
+// hints reaching a src pad become REMB to the peer.
+//
+// # Lifecycle and observation
+//
+// ConnectionStateChanged, IceComponentStateChanged, IceCandidateFound,
+// IceGatheringDone and NewCandidatePairSelected go on the pipeline's bus;
+// MediaFlowIn/OutStateChanged come from the pipeline. RTCStats returns
+// pion's W3C statistics, Stats the endpoint's counters. A connection that
+// fails (or that the peer closes) is closed: the src pads send end of
+// stream, the endpoint's goroutines end and Done is closed; the host
+// removes the element when it likes. Close, which the pipeline calls, does
+// the same.
+//
+// Bad input is an error value: SDP that is malformed, truncated or larger
+// than MaxSDPSize fails with ErrInvalidSDP, and every offer is first tried
+// on a throwaway peer connection, because pion cannot roll back a remote
+// description it refused halfway.
+//
+// Tests and single-machine demos use WithICELoopback: loopback candidates
+// only, no STUN, no mDNS.
 package endpoint
