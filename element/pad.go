@@ -40,7 +40,7 @@ type Pad struct {
 	name      string
 	dir       Direction
 	kind      Kind
-	templates CapsList
+	templates atomic.Pointer[CapsList]
 	owner     *baseState
 
 	onEvent EventFunc
@@ -115,7 +115,9 @@ func newPad(name string, dir Direction, caps CapsList) *Pad {
 	if k == 0 || k&(k-1) != 0 {
 		panic(fmt.Sprintf("element: pad %q needs caps of one kind, got %v", name, caps))
 	}
-	p := &Pad{name: name, dir: dir, kind: k, templates: append(CapsList(nil), caps...)}
+	p := &Pad{name: name, dir: dir, kind: k}
+	t := append(CapsList(nil), caps...)
+	p.templates.Store(&t)
 	p.kfInterval.Store(int64(DefaultKeyframeInterval))
 	return p
 }
@@ -182,7 +184,24 @@ func (p *Pad) Direction() Direction { return p.dir }
 func (p *Pad) Kind() Kind { return p.kind }
 
 // Templates returns the caps the pad can produce or accept.
-func (p *Pad) Templates() CapsList { return p.templates }
+func (p *Pad) Templates() CapsList { return *p.templates.Load() }
+
+// SetTemplates replaces the caps a pad can produce or accept, keeping its
+// kind: a WebRTC endpoint narrows its sink pads to the codecs the peer
+// accepted once negotiation is done. The pipeline renegotiates the pad's
+// connections (inserting or removing converters) before SetTemplates
+// returns. The list must not be modified afterwards.
+func (p *Pad) SetTemplates(caps CapsList) error {
+	if k := caps.Kind(); k != p.kind {
+		return &LinkError{Src: p.FullName(), SrcCaps: p.Templates(), SinkCaps: caps, Reason: ErrIncompatibleCaps}
+	}
+	t := append(CapsList(nil), caps...)
+	p.templates.Store(&t)
+	if h, ok := p.host().(interface{ TemplatesChanged(*Pad) }); ok {
+		h.TemplatesChanged(p)
+	}
+	return nil
+}
 
 // IsInline reports whether a sink pad runs its ChainFunc on the pusher's
 // goroutine.
@@ -238,8 +257,8 @@ func (p *Pad) SetCaps(c Caps) error {
 	if !c.IsFixed() {
 		return fmt.Errorf("element: SetCaps %s on %s: caps not fixed: %w", c, p.FullName(), ErrIncompatibleCaps)
 	}
-	if _, ok := p.templates.Accepts(c); !ok {
-		return &LinkError{Src: p.FullName(), SrcCaps: CapsList{c}, SinkCaps: p.templates, Reason: ErrIncompatibleCaps}
+	if _, ok := p.Templates().Accepts(c); !ok {
+		return &LinkError{Src: p.FullName(), SrcCaps: CapsList{c}, SinkCaps: p.Templates(), Reason: ErrIncompatibleCaps}
 	}
 	if old := p.caps.Load(); old != nil && *old == c {
 		return nil
@@ -506,13 +525,13 @@ func (p *Pad) Close() {
 // The sink must not be linked already.
 func (p *Pad) Link(sink *Pad) error {
 	if p.dir != Src || sink.dir != Sink {
-		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.templates, SinkCaps: sink.templates, Reason: ErrWrongDirection}
+		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.Templates(), SinkCaps: sink.Templates(), Reason: ErrWrongDirection}
 	}
 	if p.kind != sink.kind {
-		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.templates, SinkCaps: sink.templates, Reason: ErrIncompatibleCaps}
+		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.Templates(), SinkCaps: sink.Templates(), Reason: ErrIncompatibleCaps}
 	}
 	if !sink.peer.CompareAndSwap(nil, p) {
-		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.templates, SinkCaps: sink.templates, Reason: ErrAlreadyLinked}
+		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.Templates(), SinkCaps: sink.Templates(), Reason: ErrAlreadyLinked}
 	}
 	p.linkMu.Lock()
 	old := p.Sinks()
@@ -528,7 +547,7 @@ func (p *Pad) Link(sink *Pad) error {
 // delivered.
 func (p *Pad) Unlink(sink *Pad) error {
 	if sink.peer.Load() != p || !sink.peer.CompareAndSwap(p, nil) {
-		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.templates, SinkCaps: sink.templates, Reason: ErrNotLinked}
+		return &LinkError{Src: p.FullName(), Sink: sink.FullName(), SrcCaps: p.Templates(), SinkCaps: sink.Templates(), Reason: ErrNotLinked}
 	}
 	p.linkMu.Lock()
 	old := p.Sinks()

@@ -577,3 +577,37 @@ func TestConnectErrorNamesCaps(t *testing.T) {
 	assert.Contains(t, msg, capsOpusRTP.String())
 	assert.Contains(t, msg, capsH264RTP.String())
 }
+
+// A sink pad that narrows its templates after it was connected (a WebRTC
+// endpoint once the peer has chosen its codec) gets a converter chain where
+// its source no longer fits, and loses it when the templates widen again.
+func TestSetTemplatesRenegotiates(t *testing.T) {
+	conv := newFakeConverter("vp8-to-h264", capsVP8RTP, capsH264RTP)
+	reg := pipeline.NewRegistry()
+	reg.Register(conv)
+	p := newTestPipeline(t, pipeline.WithRegistry(reg))
+	bus := recordBus(p, 0)
+	cam := element.NewAppSource("cam", element.CapsList{capsVP8RTP})
+	peer := elementtest.NewSink("peer", element.CapsList{capsVideoRTPAny})
+	require.NoError(t, p.Add(cam, peer))
+	require.NoError(t, p.Connect(cam, peer, element.KindVideo))
+	require.NoError(t, p.Start(testCtx(t)))
+	assert.Same(t, cam.SrcPad(), peer.SinkPad().Peer(), "any RTP video: linked directly")
+
+	require.NoError(t, peer.SinkPad().SetTemplates(element.CapsList{capsH264RTP}))
+	m := awaitMsg(t, bus, func(m *element.TranscodingStateChanged) bool { return m.State == element.Transcoding })
+	assert.Equal(t, "peer.sink", m.Sink)
+	assert.Equal(t, capsH264RTP, m.To)
+	require.Len(t, converterStats(p), 1)
+	cam.PushSample([]byte{0, 0, 0, 1, 0, 0, 0, 1}, 0, 0, 0)
+	require.NoError(t, peer.WaitCount(testCtx(t), 1))
+	assert.Equal(t, capsH264RTP, firstCaps(t, peer), "the sink sees what the converter makes")
+
+	require.NoError(t, peer.SinkPad().SetTemplates(element.CapsList{capsVideoRTPAny}))
+	awaitMsg(t, bus, func(m *element.TranscodingStateChanged) bool { return m.State == element.NotTranscoding })
+	assert.Empty(t, converterStats(p))
+	assert.Same(t, cam.SrcPad(), peer.SinkPad().Peer())
+
+	err := peer.SinkPad().SetTemplates(element.CapsList{{Kind: element.KindAudio}})
+	require.ErrorIs(t, err, element.ErrIncompatibleCaps, "a pad keeps its kind")
+}

@@ -373,23 +373,45 @@ func (p *Pipeline) CapsChanged(src *element.Pad) {
 		if r.src != src || (r.negotiated != nil && *r.negotiated == c) {
 			continue
 		}
-		wasTranscoding := r.transcoding()
-		nr := &route{src: r.src, sink: r.sink}
-		err := p.buildLocked(nr, c)
-		if err == nil {
-			p.unlinkRouteLocked(r, nr.links)
-			err = p.commitLocked(nr)
-		} else {
-			p.unlinkRouteLocked(r, nil)
-			nr = &route{src: r.src, sink: r.sink, negotiated: &c}
+		p.renegotiateLocked(r, c)
+	}
+}
+
+// TemplatesChanged implements the host side of element.Pad.SetTemplates:
+// the connection into a sink pad whose templates changed is negotiated
+// again, for the caps its source has.
+func (p *Pipeline) TemplatesChanged(pad *element.Pad) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || pad.Direction() != element.Sink {
+		return
+	}
+	if r := p.routes[pad]; r != nil {
+		if c, ok := r.src.Caps(); ok {
+			p.renegotiateLocked(r, c)
 		}
-		p.routes[r.sink] = nr
-		if err != nil {
-			p.Post(&element.Error{MessageHeader: element.Header(src.Element()), Pad: src.FullName(), Err: fmt.Errorf("pipeline: negotiate: %w", err)})
-			continue
-		}
-		if nr.transcoding() || wasTranscoding {
-			p.postTranscoding(nr)
-		}
+	}
+}
+
+// renegotiateLocked rebuilds r for src caps c: direct, through converters,
+// or, when neither works, unlinked with an element.Error naming it.
+func (p *Pipeline) renegotiateLocked(r *route, c element.Caps) {
+	wasTranscoding := r.transcoding()
+	nr := &route{src: r.src, sink: r.sink}
+	err := p.buildLocked(nr, c)
+	if err == nil {
+		p.unlinkRouteLocked(r, nr.links)
+		err = p.commitLocked(nr)
+	} else {
+		p.unlinkRouteLocked(r, nil)
+		nr = &route{src: r.src, sink: r.sink, negotiated: &c}
+	}
+	p.routes[r.sink] = nr
+	if err != nil {
+		p.Post(&element.Error{MessageHeader: element.Header(r.src.Element()), Pad: r.src.FullName(), Err: fmt.Errorf("pipeline: negotiate: %w", err)})
+		return
+	}
+	if nr.transcoding() || wasTranscoding {
+		p.postTranscoding(nr)
 	}
 }
