@@ -15,7 +15,10 @@ func init() { RegisterConverters(pipeline.DefaultRegistry) }
 // RegisterConverters adds package codec's converters to r: for every codec
 // with RTP support a depayloader ("vp8-depay": RTP to samples) and a
 // payloader ("vp8-pay": samples to RTP, in each of the codec's fmtp
-// variants). A host that builds pipelines on a registry of its own
+// variants); then, for those FFmpeg here can decode or encode, a decoder
+// ("vp8-dec": samples to raw) and an encoder ("h264-enc": raw to samples);
+// last a scaler ("scale") and a resampler ("resample") between raw
+// formats. A host that builds pipelines on a registry of its own
 // (pipeline.WithRegistry) calls it to get them there.
 func RegisterConverters(r *pipeline.Registry) {
 	for _, c := range registry {
@@ -24,6 +27,7 @@ func RegisterConverters(r *pipeline.Registry) {
 			r.Register(payConverter{c})
 		}
 	}
+	registerTranscoders(r)
 }
 
 // depayConverter makes Depayloaders.

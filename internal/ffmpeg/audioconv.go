@@ -30,6 +30,8 @@ type AudioConverter struct {
 	src   *astiav.FilterContext
 	sink  *astiav.FilterContext
 	ended bool // the graph got EOF
+	// scratch carries the reference given to the graph.
+	scratch *astiav.Frame
 }
 
 // NewAudioConverter returns a converter to out whose frames have frameSize
@@ -57,6 +59,16 @@ func (c *AudioConverter) fail(op string, err error) error {
 // output frame completed. emit may use the frame only until it returns,
 // unless it calls Ref. An error from emit is returned as is.
 func (c *AudioConverter) Convert(f *Frame, emit func(*Frame) error) error {
+	return c.convert(f, f.av.Pts(), emit)
+}
+
+// ConvertAt is Convert with f's presentation timestamp given as pts (in
+// 1/input-rate units) instead of read from f, which is not modified.
+func (c *AudioConverter) ConvertAt(f *Frame, pts int64, emit func(*Frame) error) error {
+	return c.convert(f, pts, emit)
+}
+
+func (c *AudioConverter) convert(f *Frame, pts int64, emit func(*Frame) error) error {
 	if c.pool == nil {
 		return c.fail("convert", ErrClosed)
 	}
@@ -77,8 +89,21 @@ func (c *AudioConverter) Convert(f *Frame, emit func(*Frame) error) error {
 			return err
 		}
 	}
-	// KEEP_REF: the graph takes its own reference, f stays the caller's.
-	if err := c.src.BuffersrcAddFrame(f.av, astiav.NewBuffersrcFlags(astiav.BuffersrcFlagKeepRef)); err != nil {
+	// The graph takes a reference of its own, made here so that its
+	// timestamp can be set without touching f, which stays the caller's.
+	if c.scratch == nil {
+		if c.scratch = astiav.AllocFrame(); c.scratch == nil {
+			return c.fail("alloc frame", astiav.ErrUnknown)
+		}
+		live.frames.Add(1)
+	}
+	if err := frameRef(c.scratch, f.av); err != nil {
+		return c.fail("ref frame", err)
+	}
+	c.scratch.SetPts(pts)
+	// Without KEEP_REF the graph moves the reference out of scratch.
+	if err := c.src.BuffersrcAddFrame(c.scratch, astiav.NewBuffersrcFlags()); err != nil {
+		frameUnref(c.scratch)
 		return c.fail("add frame", err)
 	}
 	return c.drain(emit)
@@ -201,6 +226,11 @@ func (c *AudioConverter) freeGraph() {
 // referenced stay valid. Close is idempotent.
 func (c *AudioConverter) Close() error {
 	c.freeGraph()
+	if c.scratch != nil {
+		c.scratch.Free()
+		c.scratch = nil
+		live.frames.Add(-1)
+	}
 	if c.owned && c.pool != nil {
 		c.pool.Close()
 	}

@@ -99,6 +99,8 @@ func frameSetChannels(f *astiav.Frame, n int) error {
 	return avError(C.medley_frame_set_channels(cFrame(f), C.int(n)))
 }
 
+func frameCorrupt(f *astiav.Frame) bool { return C.medley_frame_corrupt(cFrame(f)) != 0 }
+
 func frameChannels(f *astiav.Frame) int { return int(C.medley_frame_channels(cFrame(f))) }
 
 // packetFill makes p a padded, reference-counted copy of data.

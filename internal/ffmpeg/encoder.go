@@ -375,6 +375,18 @@ func (e *Encoder) SetBitrate(bps int64) {
 //
 // An error from emit stops encoding and is returned as is.
 func (e *Encoder) Encode(f *Frame, emit func(*Packet) error) error {
+	return e.encode(f, f.av.Pts(), emit)
+}
+
+// EncodeAt is Encode with the frame's presentation timestamp given as pts
+// (in the encoder's time base) instead of read from f, which is not
+// modified: for frames shared read-only whose own timestamp is another
+// element's business.
+func (e *Encoder) EncodeAt(f *Frame, pts int64, emit func(*Packet) error) error {
+	return e.encode(f, pts, emit)
+}
+
+func (e *Encoder) encode(f *Frame, pts int64, emit func(*Packet) error) error {
 	if e.pkt == nil {
 		return e.fail("encode", ErrClosed)
 	}
@@ -399,6 +411,7 @@ func (e *Encoder) Encode(f *Frame, emit func(*Packet) error) error {
 	if err := frameRef(e.in, f.av); err != nil {
 		return e.fail("ref frame", err)
 	}
+	e.in.SetPts(pts)
 	key := e.keyRequested.Swap(false)
 	if e.video.valid() {
 		if key {

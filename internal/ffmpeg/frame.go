@@ -125,6 +125,10 @@ func (f *Frame) SetPTS(pts int64) { f.av.SetPts(pts) }
 // Keyframe reports whether a decoder marked the frame as a keyframe.
 func (f *Frame) Keyframe() bool { return f.av.KeyFrame() }
 
+// Corrupt reports whether a decoder flagged the frame as damaged (errors
+// concealed, references missing): decode_error_flags or AV_FRAME_FLAG_CORRUPT.
+func (f *Frame) Corrupt() bool { return frameCorrupt(f.av) }
+
 // Planes returns the number of data planes (3 for yuv420p, 1 for packed
 // audio, one per channel for planar audio).
 func (f *Frame) Planes() int {

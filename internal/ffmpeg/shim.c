@@ -88,6 +88,10 @@ int medley_frame_set_channels(AVFrame *f, int channels) {
 
 int medley_frame_channels(const AVFrame *f) { return f->ch_layout.nb_channels; }
 
+int medley_frame_corrupt(const AVFrame *f) {
+	return f->decode_error_flags != 0 || (f->flags & AV_FRAME_FLAG_CORRUPT) != 0;
+}
+
 // medley_packet_fill makes p a reference-counted copy of data, with FFmpeg's
 // zeroed input padding after it (av_new_packet pads; Packet.FromData does
 // not, and decoders may read past the end).

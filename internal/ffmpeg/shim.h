@@ -23,6 +23,7 @@ void medley_frame_unref(AVFrame *f);
 void medley_frame_reset_props(AVFrame *f);
 int medley_frame_set_channels(AVFrame *f, int channels);
 int medley_frame_channels(const AVFrame *f);
+int medley_frame_corrupt(const AVFrame *f);
 
 int medley_packet_fill(AVPacket *p, const uint8_t *data, int size);
 
