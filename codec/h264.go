@@ -293,18 +293,36 @@ func (k *h264Packetizer) fuA(p *Payloader, nal []byte) {
 // access unit delimiters and filler data. A stream without a start code
 // is one NAL unit.
 func splitAnnexB(dst [][]byte, au []byte) [][]byte {
-	i := bytes.Index(au, annexBStartCode)
+	i := indexStartCode(au)
 	if i < 0 {
 		return appendNALUnit(dst, au)
 	}
 	i += len(annexBStartCode)
 	for {
-		next := bytes.Index(au[i:], annexBStartCode)
+		next := indexStartCode(au[i:])
 		if next < 0 {
 			return appendNALUnit(dst, au[i:])
 		}
 		dst = appendNALUnit(dst, au[i:i+next])
 		i += next + len(annexBStartCode)
+	}
+}
+
+// indexStartCode is bytes.Index(b, annexBStartCode), but looks for the
+// start code's last byte, 0x01: zero bytes are frequent in coded slices
+// (emulation prevention writes 00 00 03), ones are not, and bytes.Index
+// would stop at every zero.
+func indexStartCode(b []byte) int {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], 1)
+		if i < 0 {
+			return -1
+		}
+		j := off + i
+		if j >= 2 && b[j-1] == 0 && b[j-2] == 0 {
+			return j - 2
+		}
+		off = j + 1
 	}
 }
 

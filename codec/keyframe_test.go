@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -100,5 +101,14 @@ func TestKeyframeOfPayloaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestIndexStartCode(t *testing.T) {
+	for _, b := range [][]byte{
+		nil, {1}, {0, 1}, {0, 0, 1}, {1, 0, 0, 1}, {0, 0, 0, 1}, {0, 1, 0, 0, 2, 0, 0, 1, 9},
+		{1, 1, 1, 0, 1, 0, 0, 3, 0, 0, 1}, {0, 0}, {5, 0, 0, 1, 0, 0, 1},
+	} {
+		assert.Equal(t, bytes.Index(b, []byte{0, 0, 1}), codec.IndexStartCode(b), "%v", b)
 	}
 }

@@ -1,0 +1,4 @@
+package codec
+
+// IndexStartCode exports indexStartCode to the tests.
+var IndexStartCode = indexStartCode
