@@ -1,0 +1,394 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/medley-go/medley/codec"
+	"github.com/medley-go/medley/element"
+	"github.com/medley-go/medley/internal/ffmpeg"
+)
+
+// Player is an element that plays a file or URL into the pipeline: what
+// FFmpeg 5.1 demuxes (MP4, WebM, Matroska, MPEG-TS, ...) from what it
+// reads (files, HTTP(S), RTSP), as Kurento's PlayerEndpoint.
+//
+// It has a src pad "audio" and a src pad "video" (WithPlayerTracks), which
+// the host connects before or after Start. When it runs, the player opens
+// the input, fixes each pad's caps to the codec of the input's first
+// stream of that kind, and sends that stream's packets as encoded samples
+// (element.FormatSample), undecoded: the pipeline inserts a payloader for
+// an RTP sink, a transcoder where the sink takes another codec. Samples
+// are in the forms package codec's are: H.264 in Annex B with its SPS and
+// PPS before each keyframe (MP4 and Matroska store it otherwise), AV1
+// temporal units with their temporal delimiter. A pad whose kind the
+// input lacks, or whose codec medley does not know, is ended at once with
+// a Warning.
+//
+// Samples go out in real time by their timestamps (WithoutPacing: as
+// fast as they are read), with PTS from 0 at the input's start. At the end
+// of the input every pad sends end of stream (an EndOfStream message per
+// pad), unless WithLoop starts it again. An input that cannot be opened
+// or breaks is an Error message (the pipeline's, for the player's Run),
+// never a crash; what was read before a break is sent, then end of
+// stream.
+//
+// Not yet: Pause, Seek, reconnecting a live source, a jitter buffer for
+// live inputs, decoded output.
+type Player struct {
+	element.Base
+	url  string
+	cfg  playerConfig
+	pads []*playerPad
+	pool *element.BufferPool
+	done chan struct{}
+
+	duration, position atomic.Int64
+}
+
+type playerPad struct {
+	kind   element.Kind
+	pad    *element.Pad
+	stream int // the demuxer's, or -1
+	info   ffmpeg.StreamInfo
+	codec  codec.Codec
+	avc    *ffmpeg.AVCConfig // H.264 stored length-prefixed
+	av1    bool
+	// prev and interval are the last sample's time and the interval
+	// before it (for durations the container leaves out); seen says
+	// prev is set.
+	prev, interval time.Duration
+	seen           bool
+	sent           atomic.Uint64
+	bad            atomic.Uint64
+}
+
+// NewPlayer returns a player named name of url: a file path or any URL
+// FFmpeg reads. The input is opened when the player runs, so that a
+// missing file is an Error message, as a broken one is.
+func NewPlayer(name, url string, opts ...PlayerOption) (*Player, error) {
+	cfg := defaultPlayerConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if url == "" {
+		return nil, errors.New("endpoint: NewPlayer: empty URL")
+	}
+	p := &Player{
+		Base: element.NewBase(name),
+		url:  url,
+		cfg:  cfg,
+		pool: element.NewBufferPool(4 << 10),
+		done: make(chan struct{}),
+	}
+	for _, k := range []element.Kind{element.KindAudio, element.KindVideo} {
+		if !cfg.tracks.Has(k) {
+			continue
+		}
+		pp := &playerPad{kind: k, stream: -1}
+		pp.pad = element.NewSrcPad(k.String(), element.CapsList{{Kind: k, Format: element.FormatSample}})
+		p.AddPad(pp.pad)
+		p.pads = append(p.pads, pp)
+	}
+	return p, nil
+}
+
+// URL returns what the player plays.
+func (p *Player) URL() string { return p.url }
+
+// AudioPad returns the audio src pad, or nil.
+func (p *Player) AudioPad() *element.Pad { return p.padOf(element.KindAudio) }
+
+// VideoPad returns the video src pad, or nil.
+func (p *Player) VideoPad() *element.Pad { return p.padOf(element.KindVideo) }
+
+func (p *Player) padOf(k element.Kind) *element.Pad {
+	for _, pp := range p.pads {
+		if pp.kind == k {
+			return pp.pad
+		}
+	}
+	return nil
+}
+
+// Duration returns the input's duration once it is open, 0 before or when
+// unknown (a live source).
+func (p *Player) Duration() time.Duration { return time.Duration(p.duration.Load()) }
+
+// Position returns the PTS of the latest sample sent.
+func (p *Player) Position() time.Duration { return time.Duration(p.position.Load()) }
+
+// Done is closed when the player has finished: the input ended (without
+// WithLoop) or broke, or the pipeline stopped it.
+func (p *Player) Done() <-chan struct{} { return p.done }
+
+// PlayerStats are a Player's counters.
+type PlayerStats struct {
+	// AudioSamples and VideoFrames count the samples sent; Malformed
+	// those dropped for a bitstream that could not be converted.
+	AudioSamples, VideoFrames, Malformed uint64
+}
+
+// Stats returns the player's counters.
+func (p *Player) Stats() PlayerStats {
+	var s PlayerStats
+	for _, pp := range p.pads {
+		if pp.kind == element.KindAudio {
+			s.AudioSamples = pp.sent.Load()
+		} else {
+			s.VideoFrames = pp.sent.Load()
+		}
+		s.Malformed += pp.bad.Load()
+	}
+	return s
+}
+
+// Run plays the input; the pipeline runs it and cancels ctx to stop it.
+func (p *Player) Run(ctx context.Context) error {
+	defer close(p.done)
+	err := p.run(ctx)
+	p.endAll()
+	if err != nil && ctx.Err() == nil {
+		// Posted here rather than returned, so that it is on the bus
+		// before Done closes.
+		p.PostError(fmt.Errorf("player %s: %w", p.url, err))
+	}
+	return nil
+}
+
+func (p *Player) run(ctx context.Context) error {
+	d, err := ffmpeg.OpenDemuxer(ctx, p.url, ffmpeg.DemuxerConfig{
+		Format: p.cfg.format, Options: p.cfg.options,
+		ProbeSize: p.cfg.probeSize, AnalyzeDuration: p.cfg.probeTime,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	p.duration.Store(int64(d.Duration()))
+	return p.play(ctx, d, p.choose(d.Streams()))
+}
+
+// choose assigns each pad the first stream of its kind with a codec
+// medley knows, fixes its caps, and returns the pads by stream index.
+func (p *Player) choose(streams []ffmpeg.StreamInfo) map[int]*playerPad {
+	byStream := map[int]*playerPad{}
+	for _, pp := range p.pads {
+		for _, s := range streams {
+			if kindOf(s) != pp.kind {
+				continue
+			}
+			c, ok := codecNamed(s.Codec)
+			if !ok {
+				p.Post(&element.Warning{MessageHeader: element.Header(p.Name()), Pad: pp.pad.FullName(),
+					Text: fmt.Sprintf("player: %s stream %d is %s, which medley does not know: skipped", pp.kind, s.Index, s.Codec)})
+				continue
+			}
+			caps := c.Caps(element.FormatSample)
+			switch pp.kind {
+			case element.KindVideo:
+				caps.Width, caps.Height = s.Width, s.Height
+			case element.KindAudio:
+				if c.MIME != codec.MIMEOpus && c.MIME != codec.MIMEG722 && s.SampleRate > 0 {
+					caps.ClockRate = uint32(s.SampleRate)
+				}
+				if c.MIME != codec.MIMEOpus && s.Channels > 0 {
+					caps.Channels = uint16(s.Channels)
+				}
+			}
+			if c.MIME == codec.MIMEH264 && ffmpeg.IsAVCC(s.ExtraData) {
+				avc, err := ffmpeg.ParseAVCC(s.ExtraData)
+				if err != nil {
+					continue
+				}
+				pp.avc = &avc
+			}
+			pp.av1 = c.MIME == codec.MIMEAV1
+			if err := pp.pad.SetCaps(caps); err != nil {
+				p.PostError(fmt.Errorf("player: %s caps %v: %w", pp.pad.FullName(), caps, err))
+				continue
+			}
+			pp.stream, pp.info, pp.codec = s.Index, s, c
+			byStream[s.Index] = pp
+			break
+		}
+		if pp.stream < 0 {
+			p.Post(&element.Warning{MessageHeader: element.Header(p.Name()), Pad: pp.pad.FullName(),
+				Text: fmt.Sprintf("player: %s has no %s stream medley can send", p.url, pp.kind)})
+		}
+	}
+	return byStream
+}
+
+func kindOf(s ffmpeg.StreamInfo) element.Kind {
+	switch {
+	case s.IsVideo():
+		return element.KindVideo
+	case s.IsAudio():
+		return element.KindAudio
+	}
+	return 0
+}
+
+// codecNamed finds a codec by its short name, which internal/ffmpeg's
+// stream info uses too.
+func codecNamed(name string) (codec.Codec, bool) {
+	for _, c := range codec.Codecs() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return codec.Codec{}, false
+}
+
+// play reads and sends until the end (or ctx, or a failure).
+func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*playerPad) error {
+	if len(byStream) == 0 {
+		return errors.New("no audio or video stream medley can send")
+	}
+	start := d.Start()
+	var offset, lastEnd time.Duration
+	var t0 time.Time
+	var first time.Duration
+	var paced bool
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var pkt ffmpeg.StreamPacket
+	for {
+		b := p.pool.Get()
+		pkt.Data = b.Data
+		err := d.ReadPacket(&pkt)
+		b.Data = pkt.Data
+		if err != nil {
+			b.Unref()
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			if !p.cfg.loop || lastEnd == 0 {
+				return nil
+			}
+			if err := d.Seek(0); err != nil {
+				return fmt.Errorf("loop: %w", err)
+			}
+			offset += lastEnd
+			lastEnd = 0
+			for _, pp := range byStream {
+				pp.seen = false
+			}
+			continue
+		}
+		pp := byStream[pkt.Stream]
+		if pp == nil || len(pkt.Data) == 0 {
+			b.Unref()
+			continue
+		}
+		pts := pkt.PTS
+		if pts == ffmpeg.NoTimestamp {
+			pts = pkt.DTS
+		}
+		if pts == ffmpeg.NoTimestamp {
+			b.Unref()
+			pp.bad.Add(1)
+			continue
+		}
+		at := pp.info.Time(pts) - start
+		b.PTS = offset + at
+		b.Duration = pp.info.Time(pkt.Duration)
+		if pkt.Keyframe || pp.kind == element.KindAudio {
+			b.Flags |= element.FlagKeyframe
+		}
+		// The end of the sample, for a loop to go on from: with the
+		// duration the container gives, else the stream's last interval.
+		dur := b.Duration
+		if dur <= 0 {
+			dur = pp.interval
+		}
+		if at > pp.prev && pp.seen {
+			pp.interval = at - pp.prev
+		}
+		pp.prev, pp.seen = at, true
+		lastEnd = max(lastEnd, at+dur)
+		if b = p.convert(pp, b); b == nil {
+			continue
+		}
+		if !p.cfg.unpaced {
+			// Pace by decoding time, which only goes forward.
+			due := at
+			if pkt.DTS != ffmpeg.NoTimestamp {
+				due = pp.info.Time(pkt.DTS) - start
+			}
+			due += offset
+			if !paced {
+				t0, first, paced = time.Now(), due, true
+			}
+			if wait := time.Until(t0.Add(due - first)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					b.Unref()
+					return nil
+				}
+			}
+		}
+		p.position.Store(int64(b.PTS))
+		pp.pad.Push(b)
+		b.Unref()
+		pp.sent.Add(1)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// convert puts a sample in medley's form for its codec; nil drops it.
+func (p *Player) convert(pp *playerPad, b *element.Buffer) *element.Buffer {
+	switch {
+	case pp.avc != nil:
+		if !b.Keyframe() && pp.avc.LengthSize == 4 {
+			if !ffmpeg.AnnexBInPlace(b.Data) {
+				break
+			}
+			return b
+		}
+		nb := p.pool.Get()
+		nb.PTS, nb.Duration, nb.Flags = b.PTS, b.Duration, b.Flags
+		if b.Keyframe() {
+			nb.Data = append(nb.Data, pp.avc.ParameterSets...)
+		}
+		var err error
+		nb.Data, err = ffmpeg.AppendAnnexB(nb.Data, b.Data, pp.avc.LengthSize)
+		b.Unref()
+		if err != nil {
+			nb.Unref()
+			pp.bad.Add(1)
+			return nil
+		}
+		return nb
+	case pp.av1 && !ffmpeg.HasAV1TemporalDelimiter(b.Data):
+		nb := p.pool.Get()
+		nb.PTS, nb.Duration, nb.Flags = b.PTS, b.Duration, b.Flags
+		nb.Data = append(append(nb.Data, ffmpeg.AV1TemporalDelimiter...), b.Data...)
+		b.Unref()
+		return nb
+	default:
+		return b
+	}
+	b.Unref()
+	pp.bad.Add(1)
+	return nil
+}
+
+// endAll sends end of stream on every pad.
+func (p *Player) endAll() {
+	for _, pp := range p.pads {
+		_ = pp.pad.PushEvent(element.EOSEvent{})
+	}
+}

@@ -1,0 +1,86 @@
+#include <stdlib.h>
+
+#include <libavutil/channel_layout.h>
+#include <libavutil/mem.h>
+
+#include "format.h"
+#include "_cgo_export.h"
+
+// Custom IO: the opaque pointer FFmpeg hands back to the callbacks is a
+// cgo.Handle value, never a Go pointer, and the Go side gets FFmpeg's
+// buffer as a slice without copying.
+static int medley_avio_read(void *opaque, uint8_t *buf, int size) {
+	return medleyAVIORead((uintptr_t)opaque, buf, size);
+}
+
+static int medley_avio_write(void *opaque, uint8_t *buf, int size) {
+	return medleyAVIOWrite((uintptr_t)opaque, buf, size);
+}
+
+static int64_t medley_avio_seek(void *opaque, int64_t offset, int whence) {
+	return medleyAVIOSeek((uintptr_t)opaque, offset, whence);
+}
+
+AVIOContext *medley_avio_alloc(int size, int writable, uintptr_t handle, int can_read, int can_write, int can_seek) {
+	unsigned char *buf = av_malloc(size);
+	if (!buf)
+		return NULL;
+	AVIOContext *pb = avio_alloc_context(buf, size, writable, (void *)handle,
+		can_read ? medley_avio_read : NULL,
+		can_write ? medley_avio_write : NULL,
+		can_seek ? medley_avio_seek : NULL);
+	if (!pb)
+		av_free(buf);
+	return pb;
+}
+
+// medley_avio_free frees the context and its buffer, which FFmpeg may have
+// replaced since allocation (so the one to free is the context's own).
+void medley_avio_free(AVIOContext **pb) {
+	if (!*pb)
+		return;
+	av_freep(&(*pb)->buffer);
+	avio_context_free(pb);
+}
+
+void medley_avio_flush(AVIOContext *pb) { avio_flush(pb); }
+
+int medley_avio_error(const AVIOContext *pb) { return pb->error; }
+
+// The interrupt flag lives in C memory and is read atomically, unlike
+// go-astiav's, which points FFmpeg at a plain int inside a Go object.
+static int medley_interrupt_cb(void *opaque) { return atomic_load((atomic_int *)opaque); }
+
+atomic_int *medley_interrupt_new(void) {
+	atomic_int *flag = malloc(sizeof(atomic_int));
+	if (flag)
+		atomic_init(flag, 0);
+	return flag;
+}
+
+void medley_interrupt_set(atomic_int *flag, int v) { atomic_store(flag, v); }
+
+void medley_interrupt_free(atomic_int *flag) { free(flag); }
+
+// medley_format_setup gives a format context custom IO (which FFmpeg must
+// then neither close nor free) and an interrupt callback, either optional.
+void medley_format_setup(AVFormatContext *fc, AVIOContext *pb, atomic_int *interrupt) {
+	if (pb) {
+		fc->pb = pb;
+		fc->flags |= AVFMT_FLAG_CUSTOM_IO;
+	}
+	if (interrupt) {
+		fc->interrupt_callback.callback = medley_interrupt_cb;
+		fc->interrupt_callback.opaque = interrupt;
+	}
+}
+
+void medley_format_detach_pb(AVFormatContext *fc) { fc->pb = NULL; }
+
+int medley_par_set_channels(AVCodecParameters *par, int channels) {
+	av_channel_layout_uninit(&par->ch_layout);
+	av_channel_layout_default(&par->ch_layout, channels);
+	return par->ch_layout.nb_channels == channels ? 0 : AVERROR(EINVAL);
+}
+
+int medley_par_channels(const AVCodecParameters *par) { return par->ch_layout.nb_channels; }
