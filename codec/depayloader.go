@@ -62,7 +62,9 @@ const lateWindow = 128
 
 // Depayloader turns RTP packets of one codec (element.FormatRTP) into
 // encoded samples (element.FormatSample): one access unit per buffer, with
-// PTS from the RTP timestamp relative to the stream's first packet,
+// PTS from the RTP timestamp relative to the stream's first packet, added
+// to that packet's PTS (so that streams that start at different times keep
+// their offset, as a receiving endpoint stamps them on one clock),
 // Duration when the payload tells it (audio), FlagKeyframe on keyframes and
 // FlagDiscont on the first sample after a loss.
 //
@@ -90,7 +92,8 @@ type Depayloader struct {
 	ssrc      uint32
 	lastSeq   uint16
 	lastTS    uint32
-	ext       int64 // lastTS extended to 64 bits, relative to the first packet
+	ext       int64         // lastTS extended to 64 bits, relative to the first packet
+	basePTS   time.Duration // the PTS of the first packet
 	au        *element.Buffer
 	inFrame   bool
 	auTS      uint32
@@ -222,7 +225,7 @@ func (d *Depayloader) chain(b *element.Buffer) error {
 	seq, ts := b.RTP.SequenceNumber, b.RTP.Timestamp
 	switch {
 	case !d.started:
-		d.started, d.ssrc, d.lastTS = true, b.RTP.SSRC, ts
+		d.started, d.ssrc, d.lastTS, d.basePTS = true, b.RTP.SSRC, ts, b.PTS
 	case b.RTP.SSRC != d.ssrc:
 		// A new source (a sender restarted, a switch upstream): its
 		// numbering starts afresh, the PTS goes on from the last one.
@@ -318,7 +321,7 @@ func (d *Depayloader) finish() {
 	au := d.au
 	d.au = nil
 	au.Data = data
-	au.PTS = d.ticksToDuration(d.auExt)
+	au.PTS = d.basePTS + d.ticksToDuration(d.auExt)
 	au.Duration = dur
 	if d.key || !d.codec.Keyframes {
 		au.Flags |= element.FlagKeyframe

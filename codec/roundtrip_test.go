@@ -146,8 +146,7 @@ func expectAfterLoss(samples []sample, damaged map[int]bool) []int {
 }
 
 // assertSubset checks that got are the samples want[idx...], byte for byte;
-// the depayloader's PTS count from base, the PTS of the sample of the first
-// packet it got.
+// the depayloader's PTS are the samples' minus base.
 func assertSubset(t *testing.T, samples []sample, idx []int, got []*element.Buffer, base time.Duration) {
 	t.Helper()
 	want := make([]sample, len(idx))
