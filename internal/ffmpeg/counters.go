@@ -11,13 +11,15 @@ type Objects struct {
 	CodecContexts int64 // AVCodecContext
 	FilterGraphs  int64 // AVFilterGraph
 	ScaleContexts int64 // SwsContext
+	// FormatContexts counts muxers and demuxers (AVFormatContext).
+	FormatContexts int64
 }
 
 // Zero reports whether no object is alive.
 func (o Objects) Zero() bool { return o == Objects{} }
 
 var live struct {
-	frames, packets, codecs, graphs, scalers atomic.Int64
+	frames, packets, codecs, graphs, scalers, formats atomic.Int64
 }
 
 // LiveObjects returns the current counts.
@@ -28,5 +30,7 @@ func LiveObjects() Objects {
 		CodecContexts: live.codecs.Load(),
 		FilterGraphs:  live.graphs.Load(),
 		ScaleContexts: live.scalers.Load(),
+
+		FormatContexts: live.formats.Load(),
 	}
 }

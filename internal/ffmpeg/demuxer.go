@@ -137,7 +137,7 @@ func openDemuxer(ctx context.Context, url string, r io.Reader, cfg DemuxerConfig
 	if d.fc == nil {
 		return nil, d.fail("alloc", astiav.Error(-C.ENOMEM))
 	}
-	liveFormats.Add(1)
+	live.formats.Add(1)
 	var pb *C.AVIOContext
 	if r != nil {
 		var seeker io.Seeker
@@ -175,7 +175,7 @@ func openDemuxer(ctx context.Context, url string, r io.Reader, cfg DemuxerConfig
 		// drops go-astiav's bookkeeping of it (its pointer is NULL now).
 		d.fc.Free()
 		d.fc = nil
-		liveFormats.Add(-1)
+		live.formats.Add(-1)
 		return nil, d.readFail("open", err)
 	}
 	if keys := leftover(dict); len(keys) > 0 {
@@ -365,7 +365,7 @@ func (d *Demuxer) free() {
 	if d.fc != nil {
 		d.fc.CloseInput()
 		d.fc = nil
-		liveFormats.Add(-1)
+		live.formats.Add(-1)
 	}
 	if d.io != nil {
 		d.io.free()

@@ -1,6 +1,6 @@
 // Package ffmpeg is medley's layer over go-astiav v0.16.0 (FFmpeg 5.1): the
 // decoders, encoders, scalers and audio converters that codec's elements
-// wrap, as plain Go types that fix go-astiav's traps once (see
+// wrap, and the muxers and demuxers under endpoint's Recorder and Player, as plain Go types that fix go-astiav's traps once (see
 // shared/notes/ffmpeg.md) so that no caller meets them again.
 //
 // # Types
@@ -17,6 +17,15 @@
 //   - AudioConverter: sample rate, sample format and channel conversion and
 //     fixed-size frames through an FFmpeg filter graph (go-astiav v0.16.0
 //     has no swresample).
+//   - Muxer, Demuxer: containers (WebM, Matroska, MP4, fragmented MP4 out;
+//     whatever FFmpeg demuxes in) over files, URLs or Go readers and
+//     writers, through custom IO and an atomic interrupt flag of our own
+//     (format.c: no handle left in go-astiav's global map, Close unblocks a
+//     read stuck on the network); H.264 and AV1 codec headers are built from
+//     the first keyframe, video before it is dropped; the trailer is written
+//     and the context freed exactly once.
+//   - For tests: SynthesizeVideo and SynthesizeAudio make media, Probe and
+//     DecodeErrors ask ffprobe and ffmpeg about a file.
 //
 // # What is fixed here
 //
@@ -45,7 +54,8 @@
 //     shim of our own (bounded vsnprintf; safe on FFmpeg's threads; a
 //     panicking handler is recovered). astiav.SetLogCallback is never used:
 //     it overflows a stack buffer on long lines.
-//   - Accounting: LiveObjects counts the FFmpeg objects the wrappers hold,
+//   - Accounting: LiveObjects counts the FFmpeg objects the wrappers hold
+//     (frames, packets, codec, filter, scale and format contexts),
 //     so tests can show them flat in steady state and zero after Close.
 //
 // # Threads

@@ -126,13 +126,9 @@ type muxStream struct {
 	end       time.Duration
 }
 
-// liveFormats counts format contexts (muxers and demuxers) alive, beside
-// LiveObjects.
-var liveFormats atomic.Int64
-
 // LiveFormatContexts returns the number of muxers and demuxers not yet
 // closed.
-func LiveFormatContexts() int64 { return liveFormats.Load() }
+func LiveFormatContexts() int64 { return live.formats.Load() }
 
 // CreateMuxer creates (or truncates) the file at path and returns a Muxer
 // writing to it; Close closes the file.
@@ -187,7 +183,7 @@ func NewMuxer(w io.Writer, cfg MuxerConfig) (*Muxer, error) {
 		return nil, m.fail("alloc", fmt.Errorf("%w: container %q: %w", ErrFormat, cfg.Format, err))
 	}
 	m.fc = fc
-	liveFormats.Add(1)
+	live.formats.Add(1)
 	if m.io, err = newCustomIO(nil, w, seeker); err != nil {
 		m.free()
 		return nil, err
@@ -582,7 +578,7 @@ func (m *Muxer) free() {
 		C.medley_format_detach_pb(cFormat(m.fc))
 		m.fc.Free()
 		m.fc = nil
-		liveFormats.Add(-1)
+		live.formats.Add(-1)
 	}
 	if m.io != nil {
 		m.io.free()
