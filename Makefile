@@ -1,6 +1,7 @@
 # medley's set-up, demo, tests and benchmarks, for Debian 12 and Ubuntu.
 #
-#   make demo    install what is missing, then run the fanout example
+#   make demo    install what is missing, then run the loopback example
+#                (examples/loopback) and print the URL to open in a browser
 #   make test    install what is missing, then go vet and go test -race
 #   make bench   run the benchmarks (docs/BENCHMARKS.md)
 #   make deps    install the missing system packages only
@@ -17,10 +18,11 @@
 #   libsw*-dev          (internal/ffmpeg, codec); go-astiav links all seven,
 #                       libavdevice and libswresample included
 #   ffmpeg            the CLI the tests and benchmarks compare with
-# Later issues add chromium here.
+#   chromium          the headless browser (with its fake camera and
+#                       microphone) that examples/loopback's test drives
 DEB_PACKAGES := gcc libc6-dev pkg-config graphviz ca-certificates \
 	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev \
-	libswscale-dev libswresample-dev libavdevice-dev ffmpeg
+	libswscale-dev libswresample-dev libavdevice-dev ffmpeg chromium
 
 # Go lives in /usr/local/go/bin on our machines; use it when `go` is not on
 # PATH already.
@@ -33,6 +35,10 @@ GO ?= go
 # Overridable, to try the deps logic without touching the machine:
 #   make deps APT_GET="echo apt-get" DEB_PACKAGES="graphviz no-such-package"
 APT_GET ?= apt-get
+# The demo serves its page on DEMO_ADDR; DEMO_FLAGS go to the program
+# (e.g. DEMO_FLAGS=-ice-loopback for a browser started with
+# --allow-loopback-in-peer-connection).
+DEMO_ADDR ?= 127.0.0.1:8080
 DEMO_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 BENCH_FLAGS ?= -benchmem
@@ -71,7 +77,8 @@ check-go:
 	@command -v $(GO) >/dev/null || { echo "go not found on PATH nor in $(GOROOT_BIN): install Go (https://go.dev/dl/) into /usr/local/go" >&2; exit 1; }
 
 demo: deps check-go
-	$(GO) run ./examples/fanout $(DEMO_FLAGS)
+	@echo "demo: starting examples/loopback; when it says so, open http://$(DEMO_ADDR)/ in a browser on this machine (Ctrl-C stops)"
+	$(GO) run ./examples/loopback -addr $(DEMO_ADDR) $(DEMO_FLAGS)
 
 test: deps check-go
 	$(GO) vet ./...

@@ -2,9 +2,10 @@
 // an element with pads, connected like any other.
 //
 // In this release it holds the WebRTC endpoint (issue 4): WebRTC, on
-// pion/webrtc v4 and pion/interceptor, what Kurento's WebRtcEndpoint is. The
-// RTP endpoint, WHIP and WHEP handlers, Player, Recorder and Devices are not
-// implemented yet.
+// pion/webrtc v4 and pion/interceptor, what Kurento's WebRtcEndpoint is,
+// and the HTTP signalling handlers that make one per client: WHIP
+// (publish), WHEP (play) and the same exchange for clients that do both.
+// The RTP endpoint, Player, Recorder and Devices are not implemented yet.
 //
 // # WebRTC
 //
@@ -55,10 +56,18 @@
 // incoming header extensions (numbered for another link) are dropped. When
 // the source feeding the sink changes, the sequence numbers and timestamps
 // go on from where they were and video waits for a keyframe, which it asks
-// for. Packets of a codec the peer did not accept are dropped and
-// reported: the sink pad's templates are fixed when it is made, so the
-// pipeline cannot yet insert a transcoder for the peer's codec (restrict
-// the codecs with WithCodecs meanwhile).
+// for.
+//
+// A sink pad's templates are every codec the endpoint offers until a
+// negotiation settles what the peer accepts for its transceiver; then the
+// endpoint narrows them to the peer's codecs (element.Pad.SetTemplates) and
+// the pipeline negotiates the connection into the pad again: a source in an
+// accepted codec stays linked directly, one in another codec gets a
+// transcoder chain from the pipeline's converter registry, and, where the
+// registry has none, the link is undone and an element.Error from the
+// pipeline names both caps. Packets that still reach a sink in a codec the
+// peer did not accept (before negotiation ends) are dropped, counted in
+// WebRTCStats.SinkDrops, and reported once.
 //
 // # RTCP
 //
@@ -90,4 +99,37 @@
 //
 // Tests and single-machine demos use WithICELoopback: loopback candidates
 // only, no STUN, no mDNS.
+//
+// # WHIP and WHEP
+//
+// HTTPHandler serves the signalling of WHIP (RFC 9725) and WHEP: a client
+// POSTs its offer, the handler makes an endpoint (WithCompleteSDP), hands
+// it to the host's JoinFunc, which adds it to the pipeline and connects its
+// pads, and answers 201 Created with the complete answer and a Location;
+// DELETE on the Location ends the session, PATCH with
+// application/trickle-ice-sdpfrag adds late candidates. A session also
+// ends when its peer goes away; the handler then calls the leave function
+// JoinFunc returned and closes the endpoint:
+//
+//	whip, _ := endpoint.NewWHIPHandler(func(ep *endpoint.WebRTC) (func(), error) {
+//		if err := p.Add(ep); err != nil {
+//			return nil, err
+//		}
+//		publisher.Store(ep) // WHEP viewers connect to it
+//		return func() { p.Remove(ep) }, nil
+//	})
+//	whep, _ := endpoint.NewWHEPHandler(func(ep *endpoint.WebRTC) (func(), error) {
+//		if err := p.Add(ep); err != nil {
+//			return nil, err
+//		}
+//		return func() { p.Remove(ep) }, p.Connect(publisher.Load(), ep, element.KindAudio|element.KindVideo)
+//	})
+//	mux.Handle("/whip", whip)
+//	mux.Handle("/whip/", whip)
+//	mux.Handle("/whep", whep)
+//	mux.Handle("/whep/", whep)
+//
+// A JSON body {"type":"offer","sdp":"..."} is taken too and answered in
+// JSON, so that the examples' pages and any WebRTC client can use the same
+// handler (NewHTTPHandler, for endpoints that send and receive).
 package endpoint

@@ -38,10 +38,13 @@ type peer struct {
 	videoKeysIn      atomic.Int64
 	videoSSRCIn      atomic.Uint32
 	maxFrameIn       atomic.Int64 // highest frame counter echoed
+	framesMu         sync.Mutex
+	framesIn         map[int64]bool // the frame counters echoed
 	msgs             chan webrtc.DataChannelMessage
 
 	// What the peer was asked for.
 	plisIn    atomic.Int64 // PLI received on the video sender
+	nacksIn   atomic.Int64 // NACKs received on the video sender
 	rembIn    atomic.Int64 // the last REMB received on the video sender, in bits per second
 	forceKey  atomic.Bool
 	framesOut atomic.Int64
@@ -55,6 +58,12 @@ type peerConfig struct {
 	data       bool // open a data channel "chat" (the offerer side)
 	vanishable bool // route ICE through a switchConn
 	tcp        bool // ICE over TCP only
+	// dir is the direction of the peer's audio and video transceivers
+	// (0: sendrecv, as AddTrack makes them).
+	dir webrtc.RTPTransceiverDirection
+	// video lists the video codecs the peer takes (MIME types, VP8 among
+	// them: the peer sends VP8); nil for pion's defaults.
+	video []string
 }
 
 // loopbackSettings keep a test peer on 127.0.0.1: loopback candidates
@@ -74,7 +83,20 @@ func newPeer(t *testing.T, cfg peerConfig) *peer {
 	t.Helper()
 	p := &peer{t: t, msgs: make(chan webrtc.DataChannelMessage, 64), stop: make(chan struct{})}
 	m := &webrtc.MediaEngine{}
-	require.NoError(t, m.RegisterDefaultCodecs())
+	if cfg.video == nil {
+		require.NoError(t, m.RegisterDefaultCodecs())
+	} else {
+		require.NoError(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+			PayloadType:        111,
+		}, webrtc.RTPCodecTypeAudio))
+		for i, mime := range cfg.video {
+			require.NoError(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+				RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000},
+				PayloadType:        webrtc.PayloadType(96 + i),
+			}, webrtc.RTPCodecTypeVideo))
+		}
+	}
 	ir := &interceptor.Registry{}
 	require.NoError(t, webrtc.RegisterDefaultInterceptors(m, ir))
 	se := loopbackSettings()
@@ -96,12 +118,26 @@ func newPeer(t *testing.T, cfg peerConfig) *peer {
 	require.NoError(t, err)
 	p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "peer")
 	require.NoError(t, err)
-	vs, err := pc.AddTrack(p.video)
-	require.NoError(t, err)
-	as, err := pc.AddTrack(p.audio)
-	require.NoError(t, err)
-	p.goRTCP(vs, true)
-	p.goRTCP(as, false)
+	switch cfg.dir {
+	case webrtc.RTPTransceiverDirectionRecvonly:
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			_, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: cfg.dir})
+			require.NoError(t, err)
+		}
+	default:
+		add := func(tr webrtc.TrackLocal) *webrtc.RTPSender {
+			if cfg.dir == 0 {
+				s, err := pc.AddTrack(tr)
+				require.NoError(t, err)
+				return s
+			}
+			x, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: cfg.dir})
+			require.NoError(t, err)
+			return x.Sender()
+		}
+		p.goRTCP(add(p.video), true)
+		p.goRTCP(add(p.audio), false)
+	}
 	pc.OnTrack(p.onTrack)
 	if cfg.data {
 		dc, err := pc.CreateDataChannel("chat", nil)
@@ -137,6 +173,10 @@ func (p *peer) goRTCP(s *webrtc.RTPSender, video bool) {
 				case *rtcp.ReceiverEstimatedMaximumBitrate:
 					if video {
 						p.rembIn.Store(int64(pkt.Bitrate))
+					}
+				case *rtcp.TransportLayerNack:
+					if video {
+						p.nacksIn.Add(1)
 					}
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					if video {
@@ -175,6 +215,12 @@ func (p *peer) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				p.videoKeysIn.Add(1)
 			}
 			f := int64(binary.BigEndian.Uint32(pl[1+10:]))
+			p.framesMu.Lock()
+			if p.framesIn == nil {
+				p.framesIn = make(map[int64]bool)
+			}
+			p.framesIn[f] = true
+			p.framesMu.Unlock()
 			for {
 				old := p.maxFrameIn.Load()
 				if f <= old || p.maxFrameIn.CompareAndSwap(old, f) {
@@ -240,6 +286,19 @@ func vp8Frame(f uint32, key bool) [2][]byte {
 	binary.BigEndian.PutUint32(frame[10:], f)
 	second := make([]byte, 1+400)
 	return [2][]byte{first, second}
+}
+
+// framesEchoed counts the frames in [from, to) that came back.
+func (p *peer) framesEchoed(from, to int64) int {
+	p.framesMu.Lock()
+	defer p.framesMu.Unlock()
+	n := 0
+	for f := from; f < to; f++ {
+		if p.framesIn[f] {
+			n++
+		}
+	}
+	return n
 }
 
 // sendPLI asks medley for a keyframe of the video the peer receives.

@@ -37,10 +37,12 @@ import (
 //     arrives, from the negotiated codec. Keyframe requests reaching them
 //     become RTCP PLI to the peer; bitrate hints become REMB.
 //   - "audio_sink_N", "video_sink_N": sink pads, RTP packets to send to
-//     the peer, in any codec the endpoint offers; packets of a codec the
-//     peer did not accept are dropped and reported. PLI and FIR from the
-//     peer become keyframe requests upstream; the bandwidth estimate (or
-//     the peer's REMB) becomes bitrate hints upstream.
+//     the peer, in any codec the endpoint offers until negotiation
+//     narrows the pad's templates to the codecs the peer accepted (the
+//     pipeline then transcodes, or reports the link it cannot make);
+//     packets of another codec are dropped and reported. PLI and FIR
+//     from the peer become keyframe requests upstream; the bandwidth
+//     estimate (or the peer's REMB) becomes bitrate hints upstream.
 //   - "data_N", "data_sink_N": data channel messages (element.FormatMessage),
 //     in and out. A buffer whose Frame is TextMessage{} is a text message.
 //
@@ -89,6 +91,10 @@ type WebRTC struct {
 	shutOnce sync.Once
 	shutErr  error
 	done     chan struct{}
+
+	// settleMu serialises the narrowing of the sink pads' templates after
+	// a negotiation (settleSinks).
+	settleMu sync.Mutex
 
 	plisSent, plisReceived atomic.Uint64
 	warnedCodec            atomic.Bool
@@ -296,6 +302,7 @@ func (e *WebRTC) ProcessOffer(ctx context.Context, offer string) (string, error)
 		return "", e.errorf("process offer: set answer: %w", err)
 	}
 	e.sigMu.Unlock()
+	e.settleSinks()
 	return e.localDescription(ctx, gathered, "process offer")
 }
 
@@ -347,12 +354,27 @@ func (e *WebRTC) ProcessAnswer(ctx context.Context, answer string) error {
 		return e.errorf("process answer: %w", err)
 	}
 	e.sigMu.Lock()
-	defer e.sigMu.Unlock()
 	if err := e.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		e.sigMu.Unlock()
 		return e.errorf("process answer: %w", remoteError(err))
 	}
 	e.addPendingLocked()
+	e.sigMu.Unlock()
+	e.settleSinks()
 	return nil
+}
+
+// settleSinks narrows each sink pad's templates to the codecs the peer
+// accepted for its transceiver, after a negotiation bound it (pion binds
+// the senders within SetLocalDescription of an answer and
+// SetRemoteDescription of one). It runs outside sigMu: the pipeline
+// renegotiates the pads' connections under its own lock.
+func (e *WebRTC) settleSinks() {
+	e.settleMu.Lock()
+	defer e.settleMu.Unlock()
+	for _, s := range e.send {
+		s.settle()
+	}
 }
 
 // probeOffer tries the offer on a throwaway peer connection with the

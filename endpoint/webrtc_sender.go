@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,10 @@ type sender struct {
 	lastAt   time.Time
 	lastErr  time.Time // when a write error was last reported
 	waitKey  bool
+
+	// settled is the binding the pad's templates were last narrowed to
+	// (settle); guarded by the endpoint's settleMu.
+	settled *binding
 
 	drops atomic.Uint64
 	// remb and share are the peer's REMB and this pad's share of the
@@ -116,6 +121,45 @@ func (s *sender) Unbind(ctx webrtc.TrackLocalContext) error {
 		s.bind.CompareAndSwap(b, nil)
 	}
 	return nil
+}
+
+// settle narrows the sink pad's templates to the codecs the peer accepted
+// for the transceiver, once a negotiation has bound it: the pipeline then
+// negotiates the connection into the pad again, linking a source of an
+// accepted codec directly, inserting a transcoder before one of another
+// codec, or, when it has none, unlinking it with an element.Error. The
+// endpoint's settleMu is held.
+func (s *sender) settle() {
+	bd := s.bind.Load()
+	if bd == nil || bd == s.settled {
+		return
+	}
+	s.settled = bd
+	l := peerTemplates(bd.codecs)
+	if len(l) == 0 || slices.Equal(l, s.pad.Templates()) {
+		return
+	}
+	if err := s.pad.SetTemplates(l); err != nil {
+		s.ep.PostError(fmt.Errorf("endpoint: %s: %w", s.pad.FullName(), err))
+	}
+}
+
+// peerTemplates returns the RTP caps of the negotiated codecs that medley
+// knows, in the negotiated order, each once, of any fmtp (as the declared
+// templates are: matchCodec picks the payload type per packet).
+func peerTemplates(codecs []webrtc.RTPCodecParameters) element.CapsList {
+	var l element.CapsList
+	for _, p := range codecs {
+		c, _, ok := trackCaps(p)
+		if !ok {
+			continue
+		}
+		c.Fmtp = ""
+		if !slices.Contains(l, c) {
+			l = append(l, c)
+		}
+	}
+	return l
 }
 
 // matchCodec returns the negotiated codec that carries caps c: same MIME
