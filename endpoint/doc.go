@@ -4,8 +4,9 @@
 // In this release it holds the WebRTC endpoint (issue 4): WebRTC, on
 // pion/webrtc v4 and pion/interceptor, what Kurento's WebRtcEndpoint is,
 // and the HTTP signalling handlers that make one per client: WHIP
-// (publish), WHEP (play) and the same exchange for clients that do both.
-// The RTP endpoint, Player, Recorder and Devices are not implemented yet.
+// (publish), WHEP (play) and the same exchange for clients that do both;
+// and the Recorder and Player (issue 5) on FFmpeg through internal/ffmpeg.
+// The RTP endpoint and Devices are not implemented yet.
 //
 // # WebRTC
 //
@@ -132,4 +133,36 @@
 // A JSON body {"type":"offer","sdp":"..."} is taken too and answered in
 // JSON, so that the examples' pages and any WebRTC client can use the same
 // handler (NewHTTPHandler, for endpoints that send and receive).
+//
+// # Recorder
+//
+// NewRecorder(name, path, opts...) writes what reaches its "audio" and
+// "video" sink pads to a file: WebM (VP8/VP9/AV1 + Opus), Matroska (any of
+// medley's codecs), MP4 and fragmented MP4 (H.264/AV1 + AAC or Opus), and
+// audio-only or video-only variants, chosen by WithMediaProfile or the file
+// extension. Its pads take encoded samples in the codecs the container
+// accepts, so the pipeline inserts depayloaders (and, where it must,
+// transcoders) by itself. Recording starts on a keyframe, which it asks
+// for; a track that sends nothing for WithTrackWait (2 s) is left out and
+// named in an element.Warning, so a silent track never leaves an empty file.
+// Pause, Resume, Stop(ctx) (returns when the file is complete), limits on
+// duration and size, and the Recording, Paused and Stopped messages follow
+// Kurento's RecorderEndpoint. WithBaseDir confines every path to a
+// directory (os.Root: "../" and symlink escapes are refused). Fragmented
+// MP4, WebM and Matroska are written in fragments or clusters of
+// WithFragmentDuration (1 s), so a process killed mid-recording leaves a
+// file that plays up to its last fragment. Audio and video are placed by
+// their PTS, which must come from one clock (a receiving endpoint stamps
+// both on its own; RTCP sender-report mapping is to come).
+//
+// # Player
+//
+// NewPlayer(name, url, opts...) plays a file or URL (whatever FFmpeg 5.1
+// demuxes) into its "audio" and "video" src pads as encoded samples,
+// undecoded (Kurento's useEncodedMedia): H.264 from MP4 is turned into
+// Annex B with its parameter sets before each keyframe. It is paced in real
+// time unless WithoutPacing, loops with WithLoop, sends end of stream at
+// the end, and reports a missing, corrupt or broken input as an
+// element.Error, never a crash. Pause, Seek, reconnection and live-source
+// jitter buffering are to come.
 package endpoint
