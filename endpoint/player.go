@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,13 @@ import (
 // never a crash; what was read before a break is sent, then end of
 // stream.
 //
-// Not yet: Pause, Seek, reconnecting a live source, a jitter buffer for
-// live inputs, decoded output.
+// Pause, Resume and Seek control a running player; Position and Duration
+// report where it is. After a Seek, samples carry the input's times from
+// the keyframe at or before the target (plus what loops have added), the
+// first of each pad flagged element.FlagDiscont.
+//
+// Not yet: reconnecting a live source, a jitter buffer for live inputs,
+// decoded output.
 type Player struct {
 	element.Base
 	url  string
@@ -48,7 +54,25 @@ type Player struct {
 	done chan struct{}
 
 	duration, position atomic.Int64
+
+	// Control: paused is read by the play loop at each packet; wake
+	// (1 buffered) tells a paused loop to look again; seekc carries Seek
+	// requests to the loop, which answers on the request's channel.
+	paused  atomic.Bool
+	running atomic.Bool
+	wake    chan struct{}
+	seekc   chan seekRequest
+	mu      sync.Mutex
+	startAt time.Duration // a Seek before Run: where to start
 }
+
+type seekRequest struct {
+	to  time.Duration
+	err chan error
+}
+
+// ErrPlayerDone is what Seek returns once the player has finished.
+var ErrPlayerDone = errors.New("endpoint: player finished")
 
 type playerPad struct {
 	kind   element.Kind
@@ -63,8 +87,11 @@ type playerPad struct {
 	// prev is set.
 	prev, interval time.Duration
 	seen           bool
-	sent           atomic.Uint64
-	bad            atomic.Uint64
+	// discont flags the next sample after a seek; needKey drops video
+	// until a keyframe after one.
+	discont, needKey bool
+	sent             atomic.Uint64
+	bad              atomic.Uint64
 }
 
 // NewPlayer returns a player named name of url: a file path or any URL
@@ -81,11 +108,13 @@ func NewPlayer(name, url string, opts ...PlayerOption) (*Player, error) {
 		return nil, errors.New("endpoint: NewPlayer: empty URL")
 	}
 	p := &Player{
-		Base: element.NewBase(name),
-		url:  url,
-		cfg:  cfg,
-		pool: element.NewBufferPool(4 << 10),
-		done: make(chan struct{}),
+		Base:  element.NewBase(name),
+		url:   url,
+		cfg:   cfg,
+		pool:  element.NewBufferPool(4 << 10),
+		done:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+		seekc: make(chan seekRequest),
 	}
 	for _, k := range []element.Kind{element.KindAudio, element.KindVideo} {
 		if !cfg.tracks.Has(k) {
@@ -121,8 +150,75 @@ func (p *Player) padOf(k element.Kind) *element.Pad {
 // unknown (a live source).
 func (p *Player) Duration() time.Duration { return time.Duration(p.duration.Load()) }
 
-// Position returns the PTS of the latest sample sent.
+// Position returns the PTS of the latest sample sent, or after a Seek the
+// target until a sample is sent.
 func (p *Player) Position() time.Duration { return time.Duration(p.position.Load()) }
+
+// Pause stops sending (and, paced, the clock) until Resume; the input
+// stays open. It is idempotent, and a paused player still serves Seek.
+func (p *Player) Pause() {
+	p.paused.Store(true)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Resume goes on after Pause; paced, from the current sample in real time
+// again.
+func (p *Player) Resume() {
+	p.paused.Store(false)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Paused reports whether the player is paused.
+func (p *Player) Paused() bool { return p.paused.Load() }
+
+// Seek moves the player to the keyframe at or before d (from the input's
+// start), so that what follows decodes from there; it lands within one
+// GOP of d. On a running player it returns once the input has moved (or
+// failed to: an input that cannot seek, such as a live one); before Run
+// it sets where the player starts. It fails for a negative d, a d past a
+// known duration, or a player that has finished (ErrPlayerDone).
+func (p *Player) Seek(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("endpoint: Player.Seek(%v): negative", d)
+	}
+	if dur := p.Duration(); dur > 0 && d > dur {
+		return fmt.Errorf("endpoint: Player.Seek(%v): past the end (%v)", d, dur)
+	}
+	if !p.running.Load() {
+		select {
+		case <-p.done:
+			return ErrPlayerDone
+		default:
+		}
+		p.mu.Lock()
+		p.startAt = d
+		p.mu.Unlock()
+		p.position.Store(int64(d))
+		if !p.running.Load() {
+			return nil
+		}
+		// Run began meanwhile: it may or may not have taken startAt;
+		// seek through the loop as well.
+	}
+	req := seekRequest{to: d, err: make(chan error, 1)}
+	select {
+	case p.seekc <- req:
+	case <-p.done:
+		return ErrPlayerDone
+	}
+	select {
+	case err := <-req.err:
+		return err
+	case <-p.done:
+		return ErrPlayerDone
+	}
+}
 
 // Done is closed when the player has finished: the input ended (without
 // WithLoop) or broke, or the pipeline stopped it.
@@ -152,6 +248,7 @@ func (p *Player) Stats() PlayerStats {
 // Run plays the input; the pipeline runs it and cancels ctx to stop it.
 func (p *Player) Run(ctx context.Context) error {
 	defer close(p.done)
+	p.running.Store(true)
 	err := p.run(ctx)
 	p.endAll()
 	if err != nil && ctx.Err() == nil {
@@ -172,7 +269,16 @@ func (p *Player) run(ctx context.Context) error {
 	}
 	defer d.Close()
 	p.duration.Store(int64(d.Duration()))
-	return p.play(ctx, d, p.choose(d.Streams()))
+	byStream := p.choose(d.Streams())
+	p.mu.Lock()
+	at := p.startAt
+	p.mu.Unlock()
+	if at > 0 && len(byStream) > 0 {
+		if err := p.seek(d, byStream, at); err != nil {
+			return err
+		}
+	}
+	return p.play(ctx, d, byStream)
 }
 
 // choose assigns each pad the first stream of its kind with a codec
@@ -262,6 +368,18 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 	defer timer.Stop()
 	var pkt ffmpeg.StreamPacket
 	for {
+		if p.paused.Load() {
+			if _, stop := p.hold(ctx, d, byStream); stop {
+				return nil
+			}
+			paced = false
+		}
+		select {
+		case req := <-p.seekc:
+			req.err <- p.seek(d, byStream, req.to)
+			paced = false
+		default:
+		}
 		b := p.pool.Get()
 		pkt.Data = b.Data
 		err := d.ReadPacket(&pkt)
@@ -298,11 +416,22 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 			pp.bad.Add(1)
 			continue
 		}
+		if pp.needKey {
+			if !pkt.Keyframe {
+				b.Unref()
+				continue
+			}
+			pp.needKey = false
+		}
 		at := pp.info.Time(pts) - start
 		b.PTS = offset + at
 		b.Duration = pp.info.Time(pkt.Duration)
 		if pkt.Keyframe || pp.kind == element.KindAudio {
 			b.Flags |= element.FlagKeyframe
+		}
+		if pp.discont {
+			b.Flags |= element.FlagDiscont
+			pp.discont = false
 		}
 		// The end of the sample, for a loop to go on from: with the
 		// duration the container gives, else the stream's last interval.
@@ -325,17 +454,47 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 				due = pp.info.Time(pkt.DTS) - start
 			}
 			due += offset
-			if !paced {
-				t0, first, paced = time.Now(), due, true
-			}
-			if wait := time.Until(t0.Add(due - first)); wait > 0 {
+			drop := false
+			for {
+				if !paced {
+					t0, first, paced = time.Now(), due, true
+				}
+				wait := time.Until(t0.Add(due - first))
+				if wait <= 0 {
+					break
+				}
 				timer.Reset(wait)
 				select {
 				case <-timer.C:
+					continue
+				case <-p.wake:
+					timer.Stop()
+					if !p.paused.Load() {
+						continue
+					}
+					seeked, stop := p.hold(ctx, d, byStream)
+					if stop {
+						b.Unref()
+						return nil
+					}
+					drop = seeked
+				case req := <-p.seekc:
+					timer.Stop()
+					req.err <- p.seek(d, byStream, req.to)
+					drop = true
 				case <-ctx.Done():
 					b.Unref()
 					return nil
 				}
+				// Resumed or moved: b is due now (or dropped).
+				paced = false
+				if drop {
+					break
+				}
+			}
+			if drop {
+				b.Unref()
+				continue
 			}
 		}
 		p.position.Store(int64(b.PTS))
@@ -346,6 +505,36 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 			return nil
 		}
 	}
+}
+
+// hold waits while the player is paused, serving Seek; it returns
+// whether it seeked, and stop when ctx ended.
+func (p *Player) hold(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*playerPad) (seeked, stop bool) {
+	for p.paused.Load() {
+		select {
+		case <-p.wake:
+		case req := <-p.seekc:
+			req.err <- p.seek(d, byStream, req.to)
+			seeked = true
+		case <-ctx.Done():
+			return seeked, true
+		}
+	}
+	return seeked, false
+}
+
+// seek moves the demuxer to the keyframe at or before to; each pad's next
+// sample is flagged a discontinuity, and video waits for a keyframe.
+func (p *Player) seek(d *ffmpeg.Demuxer, byStream map[int]*playerPad, to time.Duration) error {
+	if err := d.Seek(to); err != nil {
+		return err
+	}
+	for _, pp := range byStream {
+		pp.seen, pp.discont = false, true
+		pp.needKey = pp.kind == element.KindVideo
+	}
+	p.position.Store(int64(to))
+	return nil
 }
 
 // convert puts a sample in medley's form for its codec; nil drops it.

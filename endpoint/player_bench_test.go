@@ -1,0 +1,133 @@
+package endpoint_test
+
+import (
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/medley-go/medley/element"
+	"github.com/medley-go/medley/endpoint"
+	"github.com/medley-go/medley/pipeline"
+)
+
+// BenchmarkPlayerPassthrough: a 10 s 720p30 H.264 + AAC MP4 read as fast
+// as possible, by the Player (unpaced, encoded passthrough) into counting
+// sinks through a pipeline (pipeline set-up included in each round), and by
+// `ffmpeg -benchmark -stream_loop 49 -i in.mp4 -c copy -f null -` on the
+// same file. Each reports pkts/s: the packets of every stream per second
+// (for the CLI, of its own -benchmark real time, start-up left out).
+func BenchmarkPlayerPassthrough(b *testing.B) {
+	path := ffmpegMedia(b, b.TempDir(), "in.mp4", "1280x720", 30, 60, 10*time.Second, "libx264", "aac")
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var packets int
+	for _, f := range strings.Fields(string(out)) {
+		n, err := strconv.Atoi(strings.TrimSuffix(f, ","))
+		if err != nil {
+			b.Fatal(err)
+		}
+		packets += n
+	}
+
+	b.Run("medley", func(b *testing.B) {
+		var total int64
+		start := time.Now()
+		for b.Loop() {
+			total += playCounting(b, path)
+		}
+		if total != int64(packets)*int64(b.N) {
+			b.Fatalf("sent %d packets in %d rounds, want %d a round", total, b.N, packets)
+		}
+		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "pkts/s")
+	})
+	b.Run("ffmpeg-cli", func(b *testing.B) {
+		// One process reads the file cliRounds times (-stream_loop), and
+		// pkts/s counts its own -benchmark real time, so that the ~70 ms it
+		// takes here to start and load its libraries (more than one pass
+		// over a file this short) does not count; wall-pkts/s times the
+		// whole process.
+		const cliRounds = 50
+		var inside time.Duration
+		start := time.Now()
+		for b.Loop() {
+			out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-loglevel", "info", "-benchmark",
+				"-stream_loop", strconv.Itoa(cliRounds-1), "-i", path, "-c", "copy", "-f", "null", "-").CombinedOutput()
+			if err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+			inside += benchRealTime(b, string(out))
+		}
+		wall := time.Since(start)
+		sent := float64(packets) * cliRounds * float64(b.N)
+		b.ReportMetric(sent/inside.Seconds(), "pkts/s")
+		b.ReportMetric(sent/wall.Seconds(), "wall-pkts/s")
+	})
+}
+
+// benchRealTime returns the rtime of ffmpeg -benchmark's "bench: utime=...
+// stime=... rtime=...s" line.
+func benchRealTime(b *testing.B, out string) time.Duration {
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, "rtime="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				b.Fatalf("ffmpeg -benchmark: %v", err)
+			}
+			return d
+		}
+	}
+	b.Fatalf("ffmpeg -benchmark printed no rtime: %s", out)
+	return 0
+}
+
+// playCounting plays path unpaced into sinks that count, to the end, and
+// returns the count.
+func playCounting(b *testing.B, path string) int64 {
+	var n atomic.Int64
+	p, err := pipeline.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	pl, err := endpoint.NewPlayer("player", path, endpoint.WithoutPacing())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Add(pl); err != nil {
+		b.Fatal(err)
+	}
+	var eos atomic.Int32
+	ended := make(chan struct{})
+	for _, k := range []element.Kind{element.KindVideo, element.KindAudio} {
+		s := element.NewAppSink(k.String()+"sink", element.CapsList{{Kind: k, Format: element.FormatSample}},
+			element.WithSinkQueue(1024, element.Block),
+			element.WithBufferFunc(func(*element.Buffer) { n.Add(1) }),
+			element.WithEventFunc(func(ev element.Event) {
+				if _, ok := ev.(element.EOSEvent); ok && eos.Add(1) == 2 {
+					close(ended)
+				}
+			}))
+		if err := p.Add(s); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Connect(pl, s, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(time.Minute):
+		b.Fatal("no end of stream")
+	}
+	return n.Load()
+}
