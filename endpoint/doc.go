@@ -5,8 +5,9 @@
 // pion/webrtc v4 and pion/interceptor, what Kurento's WebRtcEndpoint is,
 // and the HTTP signalling handlers that make one per client: WHIP
 // (publish), WHEP (play) and the same exchange for clients that do both;
-// and the Recorder and Player (issue 5) on FFmpeg through internal/ffmpeg.
-// The RTP endpoint and Devices are not implemented yet.
+// the RTP endpoint, Kurento's RtpEndpoint for plain RTP peers; and the
+// Recorder and Player (issue 5) on FFmpeg through internal/ffmpeg. Devices
+// are not implemented yet.
 //
 // # WebRTC
 //
@@ -134,6 +135,19 @@
 // JSON, so that the examples' pages and any WebRTC client can use the same
 // handler (NewHTTPHandler, for endpoints that send and receive).
 //
+// # RTP
+//
+// NewRTP(name, opts...) is a plain RTP/AVP endpoint over UDP (127.0.0.1
+// unless WithRTPBindAddress): ProcessOffer, or GenerateOffer and
+// ProcessAnswer, for one audio and one video m-line, RTCP on port+1 or
+// muxed (WithRTCPMux), SDES-SRTP with WithSDES (AES_CM_128_HMAC_SHA1_80 and
+// _32; an RTP/SAVP offer is always answered with it). Its "audio" and
+// "video" src pads get caps from the negotiated payload type; its
+// "audio_sink" and "video_sink" pads send with the negotiated payload type
+// and the endpoint's own SSRC. PLI and FIR cross as keyframe requests both
+// ways. Sender and receiver reports, NACK and A/V sync from RTCP are to
+// come.
+//
 // # Recorder
 //
 // NewRecorder(name, path, opts...) writes what reaches its "audio" and
@@ -163,6 +177,8 @@
 // Annex B with its parameter sets before each keyframe. It is paced in real
 // time unless WithoutPacing, loops with WithLoop, sends end of stream at
 // the end, and reports a missing, corrupt or broken input as an
-// element.Error, never a crash. Pause, Seek, reconnection and live-source
-// jitter buffering are to come.
+// element.Error, never a crash. Pause, Resume and Seek (which lands on the
+// keyframe at or before the target and flags the next samples
+// FlagDiscont) control it; Position and Duration tell where it is.
+// Reconnection with backoff and live-source jitter buffering are to come.
 package endpoint
