@@ -4,6 +4,7 @@
 #                (examples/loopback) and print the URL to open in a browser
 #   make test    install what is missing, then go vet and go test -race
 #   make bench   run the benchmarks (docs/BENCHMARKS.md)
+#   make fuzz    run each fuzz target for FUZZ_TIME (CI runs it after test)
 #   make deps    install the missing system packages only
 #
 # deps installs with apt-get, as root or through sudo, without questions;
@@ -45,7 +46,7 @@ BENCH_FLAGS ?= -benchmem
 
 SHELL := /bin/bash
 
-.PHONY: deps demo test bench check-go
+.PHONY: deps demo test bench fuzz check-go
 
 deps:
 	@set -euo pipefail; \
@@ -86,3 +87,16 @@ test: deps check-go
 
 bench: check-go
 	$(GO) test -run '^$$' -bench . $(BENCH_FLAGS) ./...
+
+# The fuzz targets, as package:Target; each runs FUZZ_TIME. New inputs that
+# crash land in the package's testdata/fuzz, where `go test` replays them.
+# -fuzzminimizetime 0: minimizing each new input first stalls short runs.
+FUZZ_TIME ?= 60s
+FUZZ_TARGETS := ./endpoint:FuzzProcessOffer ./endpoint:FuzzRTP ./endpoint:FuzzPlayer \
+	./codec:FuzzVP8Depayload ./codec:FuzzH264Depayload
+fuzz: check-go
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz: $$fn ($$pkg) for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) -fuzzminimizetime 0 $$pkg; \
+	done
