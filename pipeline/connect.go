@@ -171,8 +171,18 @@ func (p *Pipeline) ownsLocked(pad *element.Pad) error {
 
 // buildLocked plans r for src caps c: a direct link or a converter chain.
 // It creates the converters (not yet added) and records the links to make;
-// commitLocked makes them.
-func (p *Pipeline) buildLocked(r *route, c element.Caps) error {
+// commitLocked makes them. On failure the converters it made are closed.
+func (p *Pipeline) buildLocked(r *route, c element.Caps) (err error) {
+	defer func() {
+		if err != nil {
+			for _, el := range r.conv {
+				if cl, ok := el.(element.Closer); ok {
+					_ = safeClose(cl)
+				}
+			}
+			r.conv, r.links = nil, nil
+		}
+	}()
 	r.negotiated = &c
 	if _, ok := r.sink.Templates().Accepts(c); ok {
 		r.links = append(r.links, [2]*element.Pad{r.src, r.sink})
@@ -194,6 +204,7 @@ func (p *Pipeline) buildLocked(r *route, c element.Caps) error {
 		if err != nil {
 			return fmt.Errorf("pipeline: converter %s for %s: %w", st.Converter.Name(), lerr, err)
 		}
+		r.conv = append(r.conv, el)
 		in, out, err := converterPads(el, st)
 		if err != nil {
 			return err
@@ -201,7 +212,6 @@ func (p *Pipeline) buildLocked(r *route, c element.Caps) error {
 		if err := out.SetCaps(st.Out); err != nil {
 			return fmt.Errorf("pipeline: converter %s: %w", el.Name(), err)
 		}
-		r.conv = append(r.conv, el)
 		r.out = st.Out
 		r.links = append(r.links, [2]*element.Pad{prev, in})
 		prev = out
