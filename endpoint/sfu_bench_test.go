@@ -30,6 +30,14 @@ func BenchmarkSFUForward(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("medley/subs=%d", n), func(b *testing.B) { benchSFU(b, n, setupMedleySFU) })
 		b.Run(fmt.Sprintf("pion/subs=%d", n), func(b *testing.B) { benchSFU(b, n, setupPionSFU) })
+		// The same medley forwarding without the send-side bandwidth
+		// estimator, which bare pion does not run either: what the
+		// estimator costs.
+		b.Run(fmt.Sprintf("medley-nobwe/subs=%d", n), func(b *testing.B) {
+			benchSFU(b, n, func(b *testing.B, ctx context.Context, pub *sfuPublisher, subs []*sfuSubscriber) func() {
+				return setupMedleySFUWith(b, ctx, pub, subs, endpoint.WithoutBandwidthEstimation())
+			})
+		})
 	}
 }
 
@@ -88,12 +96,17 @@ func benchSFU(b *testing.B, n int, setup sfuSetup) {
 // setupMedleySFU: a pipeline with a publisher endpoint connected to n
 // subscriber endpoints, on one shared UDP socket.
 func setupMedleySFU(b *testing.B, ctx context.Context, pub *sfuPublisher, subs []*sfuSubscriber) func() {
+	return setupMedleySFUWith(b, ctx, pub, subs)
+}
+
+// setupMedleySFUWith is setupMedleySFU with more endpoint options.
+func setupMedleySFUWith(b *testing.B, ctx context.Context, pub *sfuPublisher, subs []*sfuSubscriber, more ...endpoint.Option) func() {
 	mux := sfuMux(b)
-	opts := []endpoint.Option{
+	opts := append([]endpoint.Option{
 		endpoint.WithICELoopback(), endpoint.WithUDPMux(mux), endpoint.WithCompleteSDP(),
 		endpoint.WithCodecs(codec.MIMEVP8, codec.MIMEOpus),
 		endpoint.WithICETimeouts(3*time.Second, 6*time.Second, time.Second),
-	}
+	}, more...)
 	p, err := pipeline.New()
 	require.NoError(b, err)
 	in, err := endpoint.NewWebRTC("pub", opts...)
