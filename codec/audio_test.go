@@ -105,30 +105,6 @@ func (s *audioSink) wait(t *testing.T) ([]float32, ffmpeg.AudioFormat) {
 	return s.samples, s.format
 }
 
-// frequency estimates the frequency of a tone from its zero crossings,
-// leaving out the edges (codec start-up and end).
-func frequency(samples []float32, rate int) float64 {
-	edge := rate / 20
-	if len(samples) < 4*edge {
-		return 0
-	}
-	s := samples[edge : len(samples)-edge]
-	first, last, crossings := -1, -1, 0
-	for i := 1; i < len(s); i++ {
-		if (s[i-1] < 0) != (s[i] < 0) {
-			if first < 0 {
-				first = i
-			}
-			last = i
-			crossings++
-		}
-	}
-	if crossings < 2 {
-		return 0
-	}
-	return float64(crossings-1) / 2 / (float64(last-first) / float64(rate))
-}
-
 // TestAudioRoundTrip: a second of a 1 kHz tone goes through encoder →
 // payloader → depayloader → decoder elements in a running pipeline and
 // comes back with its length (± one frame) and frequency. The Opus case
@@ -172,7 +148,7 @@ func TestAudioRoundTrip(t *testing.T) {
 			samples, format := sink.wait(t)
 			rate := int(out.ClockRate)
 			want := sent * rate / int(tc.in.ClockRate)
-			freq := frequency(samples, rate)
+			freq := ffmpeg.ToneFrequency(samples, rate)
 			t.Logf("%s: sent %d samples at %d Hz, decoded %d at %v (want %d), tone %.1f Hz, %d packets",
 				tc.name, sent, tc.in.ClockRate, len(samples), format, want, freq, pay.Stats().Packets)
 			assert.Equal(t, audioCapsOf(format), out, "decoded format")
@@ -237,7 +213,7 @@ func TestResampledTranscode(t *testing.T) {
 			require.NoError(t, src.EndOfStream())
 			samples, format := sink.wait(t)
 			rate := int(out.ClockRate)
-			freq := frequency(samples, rate)
+			freq := ffmpeg.ToneFrequency(samples, rate)
 			t.Logf("%s: %d samples at %v, tone %.1f Hz; chain %v", tc.name, len(samples), format, freq, m.Chain)
 			assert.InDelta(t, rate, len(samples), float64(rate/50)+float64(rate)*0.01, "samples")
 			assert.InDelta(t, 1000, freq, 10, "tone frequency")

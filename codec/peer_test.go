@@ -19,6 +19,7 @@ import (
 
 	"github.com/medley-go/medley/codec"
 	"github.com/medley-go/medley/element"
+	"github.com/medley-go/medley/internal/ffmpeg"
 )
 
 func needFFmpeg(t *testing.T) string {
@@ -126,7 +127,7 @@ func TestFFmpegSendsRTP(t *testing.T) {
 
 			if asink != nil {
 				samples, format := asink.wait(t)
-				freq := frequency(samples, format.SampleRate)
+				freq := ffmpeg.ToneFrequency(samples, format.SampleRate)
 				t.Logf("%s: %d packets → %d samples at %v, tone %.1f Hz", tc.name, packets, len(samples), format, freq)
 				assert.InDelta(t, 2*48000, len(samples), 2*960)
 				assert.InDelta(t, 1000, freq, 10)

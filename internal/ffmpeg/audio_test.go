@@ -25,30 +25,6 @@ func toneSource(t *testing.T, pool *FramePool, a AudioFormat, seconds float64, c
 	return total
 }
 
-// frequency estimates the frequency of a tone from its zero crossings,
-// leaving out the edges (codec start-up and end).
-func frequency(samples []float32, rate int) float64 {
-	edge := rate / 20
-	if len(samples) < 4*edge {
-		return 0
-	}
-	s := samples[edge : len(samples)-edge]
-	first, last, crossings := -1, -1, 0
-	for i := 1; i < len(s); i++ {
-		if (s[i-1] < 0) != (s[i] < 0) {
-			if first < 0 {
-				first = i
-			}
-			last = i
-			crossings++
-		}
-	}
-	if crossings < 2 {
-		return 0
-	}
-	return float64(crossings-1) / 2 / (float64(last-first) / float64(rate))
-}
-
 // TestAudioRoundTrip: one second of a 1 kHz tone at 48 kHz goes through an
 // AudioConverter to the encoder's format and frame size, the encoder and
 // the decoder, and comes back with its length (± one frame) and frequency.
@@ -121,7 +97,7 @@ func TestAudioRoundTrip(t *testing.T) {
 			require.NoError(t, dec.Flush(onFrame))
 
 			want := out.SampleRate
-			freq := frequency(samples, out.SampleRate)
+			freq := ToneFrequency(samples, out.SampleRate)
 			t.Logf("%s %v, frame %d: sent %d samples, decoded %d (want %d), tone %.1f Hz",
 				enc.Name(), out, frameSize, sent, len(samples), want, freq)
 			assert.InDelta(t, want, sent, float64(frameSize), "samples out of the converter")
@@ -154,7 +130,7 @@ func TestAudioConverter(t *testing.T) {
 	toneSource(t, pool, in, 2, 1024, func(f *Frame) error { return conv.Convert(f, emit) })
 	require.NoError(t, conv.Flush(emit))
 	assert.InDelta(t, 16000, len(samples), 160)
-	assert.InDelta(t, 1000, frequency(samples, 8000), 10)
+	assert.InDelta(t, 1000, ToneFrequency(samples, 8000), 10)
 	for i, n := range sizes[:len(sizes)-1] {
 		require.Equal(t, 160, n, "frame %d", i)
 		require.Equal(t, int64(i*160), pts[i], "pts of frame %d", i)

@@ -228,3 +228,27 @@ func (f *Frame) AppendSamples(dst []float32, ch int) ([]float32, error) {
 	}
 	return dst, nil
 }
+
+// ToneFrequency estimates the frequency of a tone from its zero crossings,
+// leaving out the first and last 50 ms (codec start-up and end); for tests.
+func ToneFrequency(samples []float32, rate int) float64 {
+	edge := rate / 20
+	if len(samples) < 4*edge {
+		return 0
+	}
+	s := samples[edge : len(samples)-edge]
+	first, last, crossings := -1, -1, 0
+	for i := 1; i < len(s); i++ {
+		if (s[i-1] < 0) != (s[i] < 0) {
+			if first < 0 {
+				first = i
+			}
+			last = i
+			crossings++
+		}
+	}
+	if crossings < 2 {
+		return 0
+	}
+	return float64(crossings-1) / 2 / (float64(last-first) / float64(rate))
+}
