@@ -24,6 +24,25 @@ type encodedSample struct {
 
 // encodeSamples encodes frames of the test pattern of format v with an
 // encoder element run inline and returns the samples.
+// pushPattern pushes frames frames of the moving test pattern in format v
+// from in, at testFPS, then end of stream. The frames come from a pool of
+// their own, closed before it returns (frames still held are freed when
+// their holders let go).
+func pushPattern(tb testing.TB, in *element.Pad, v ffmpeg.VideoFormat, frames int) {
+	tb.Helper()
+	pool := ffmpeg.NewFramePool()
+	defer pool.Close()
+	for n := range frames {
+		f, err := pool.GetVideo(v)
+		require.NoError(tb, err)
+		require.NoError(tb, ffmpeg.DrawPattern(f, n))
+		b := codec.NewFrameBuffer(f, framePTS(n, testFPS), time.Second/testFPS, element.FlagKeyframe)
+		in.Push(b)
+		b.Unref()
+	}
+	require.NoError(tb, in.PushEvent(element.EOSEvent{}))
+}
+
 func encodeSamples(tb testing.TB, mime string, frames int, v ffmpeg.VideoFormat, opts ...codec.Option) []encodedSample {
 	tb.Helper()
 	enc, err := codec.NewEncoder("enc", sampleCaps(tb, mime), append(opts, codec.WithInline())...)
@@ -38,18 +57,8 @@ func encodeSamples(tb testing.TB, mime string, frames int, v ffmpeg.VideoFormat,
 		return nil
 	}, element.Inline())
 	require.NoError(tb, enc.SrcPad().Link(collect))
-	pool := ffmpeg.NewFramePool()
-	for n := range frames {
-		f, err := pool.GetVideo(v)
-		require.NoError(tb, err)
-		require.NoError(tb, ffmpeg.DrawPattern(f, n))
-		b := codec.NewFrameBuffer(f, framePTS(n, testFPS), time.Second/testFPS, element.FlagKeyframe)
-		in.Push(b)
-		b.Unref()
-	}
-	require.NoError(tb, in.PushEvent(element.EOSEvent{}))
+	pushPattern(tb, in, v, frames)
 	require.NoError(tb, enc.Close())
-	pool.Close()
 	require.Len(tb, out, frames)
 	return out
 }

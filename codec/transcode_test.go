@@ -136,18 +136,8 @@ func encodeRTP(tb testing.TB, mime string, frames int, v ffmpeg.VideoFormat, opt
 		return nil
 	}, element.Inline())
 	require.NoError(tb, pay.SrcPad().Link(collect))
-	pool := ffmpeg.NewFramePool()
-	for n := range frames {
-		f, err := pool.GetVideo(v)
-		require.NoError(tb, err)
-		require.NoError(tb, ffmpeg.DrawPattern(f, n))
-		b := codec.NewFrameBuffer(f, framePTS(n, testFPS), time.Second/testFPS, element.FlagKeyframe)
-		in.Push(b)
-		b.Unref()
-	}
-	require.NoError(tb, in.PushEvent(element.EOSEvent{}))
+	pushPattern(tb, in, v, frames)
 	require.NoError(tb, enc.Close())
-	pool.Close()
 	tb.Cleanup(func() {
 		for _, f := range out {
 			for _, b := range f {
