@@ -98,6 +98,9 @@ type queue struct {
 	lastAsk     int64
 	askInterval func() int64
 
+	// released is closed once close has released what was queued.
+	released chan struct{}
+
 	// drops counts every buffer this queue ever dropped (for stats).
 	drops atomic.Uint64
 }
@@ -110,7 +113,7 @@ func newQueue(size int, policy QueuePolicy, video bool) *queue {
 	for ring < size+eventSlack {
 		ring <<= 1
 	}
-	q := &queue{ring: make([]item, ring), mask: ring - 1, size: size, policy: policy, video: video}
+	q := &queue{ring: make([]item, ring), mask: ring - 1, size: size, policy: policy, video: video, released: make(chan struct{})}
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	return q
@@ -281,11 +284,15 @@ func (q *queue) popAll(dst []item) (items []item, askKeyframe bool) {
 	return dst, askKeyframe
 }
 
-// close wakes everyone, refuses further pushes and releases what is queued.
+// close wakes everyone, refuses further pushes and releases what is
+// queued. Every call returns only once the releases are done, so that a
+// caller that closes after a context-driven close (Pad.Close after Run)
+// knows nothing queued is still referenced.
 func (q *queue) close() {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
+		<-q.released // another close is releasing: return when it has
 		return
 	}
 	q.closed = true
@@ -303,6 +310,7 @@ func (q *queue) close() {
 	for _, b := range left {
 		b.Unref()
 	}
+	close(q.released)
 }
 
 // length returns the number of queued items.
