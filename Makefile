@@ -21,9 +21,15 @@
 #   ffmpeg            the CLI the tests and benchmarks compare with
 #   chromium          the headless browser (with its fake camera and
 #                       microphone) that examples/loopback's test drives
+#   gstreamer1.0-*    GStreamer as a real RTP peer of the RTP endpoint, and
+#   gir1.2-gst-rtsp-  gst-rtsp-server (driven by /usr/bin/python3 through
+#     server-1.0,       python3-gi) as the RTSP camera the Player plays
+#     python3-gi
 DEB_PACKAGES := gcc libc6-dev pkg-config graphviz ca-certificates \
 	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev \
-	libswscale-dev libswresample-dev libavdevice-dev ffmpeg chromium
+	libswscale-dev libswresample-dev libavdevice-dev ffmpeg chromium \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi
 
 # Go lives in /usr/local/go/bin on our machines; use it when `go` is not on
 # PATH already.
