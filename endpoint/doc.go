@@ -37,7 +37,12 @@
 //	data_N, data_sink_N        src and sink: data channel messages
 //
 // A second track of a declared kind (a simulcast layer, a screen beside a
-// camera) gets a src pad of its own while running (PadAdded). Sections of
+// camera) gets a src pad of its own while running (PadAdded): the layers of
+// a simulcast track are named after its transceiver's pad and their rids
+// (video_0_h, video_0_l). A SimulcastSelector makes one stream of them for
+// a viewer: it forwards one layer, switching where the new layer starts a
+// keyframe, by hand (Select) or following the viewer's bandwidth estimate
+// (WithAutoSelect). Sections of
 // the offer of kinds not declared, or with no codec in common, are
 // rejected and reported as element.Warning; an offer with nothing in common
 // fails with a *NoCommonCodecError naming the codecs on both sides.
