@@ -38,12 +38,24 @@ import (
 //     with the negotiated payload type and the endpoint's SSRC, on a header
 //     of the pad's own (the shared buffer is never modified).
 //
-// Run starts one read goroutine per socket; they end when the endpoint
-// closes. RTCP: a keyframe request reaching the video src pad becomes a PLI
-// to the peer's RTCP address (a=rtcp, the RTP port + 1, or the RTP port
-// with rtcp-mux), and a PLI or FIR from the peer a keyframe request
-// upstream of the sink pad; other RTCP is read and ignored, and no sender
-// or receiver reports are sent yet. SRTP (SDES) is not supported.
+// Run starts one read goroutine per socket and one that sends the reports;
+// they end when the endpoint closes. RTCP goes to the peer's RTCP address
+// (a=rtcp, the RTP port + 1, or the RTP port with rtcp-mux), as SRTCP when
+// the section is SDES-SRTP (RTP/SAVP with a=crypto, RFC 4568):
+//
+//   - a keyframe request reaching the video src pad becomes a PLI, and a
+//     PLI or FIR from the peer a keyframe request upstream of the sink pad;
+//   - about every second (WithRTCPInterval) each negotiated section sends
+//     a compound report (RFC 3550, section 6.4): an SR when it sent RTP
+//     since the last one (NTP time and RTP timestamp of one instant,
+//     packet and octet counts), else an RR, with a reception block (loss,
+//     highest sequence number, jitter, LSR/DLSR) for each source heard
+//     from, and an SDES CNAME (the endpoint's name);
+//   - the peer's SR and RR feed Stats (its view of what the endpoint
+//     sends, the round trip time) and RemoteSenderReport (the NTP/RTP
+//     timestamp mapping of what it sends, for lip sync);
+//
+// other RTCP is read and ignored.
 type RTP struct {
 	element.Base
 	cfg     rtpConfig
@@ -59,6 +71,7 @@ type RTP struct {
 	closing  bool
 	wg       sync.WaitGroup
 	shutOnce sync.Once
+	stop     chan struct{} // closed at shutdown: ends the report loop
 	done     chan struct{}
 }
 
@@ -115,13 +128,36 @@ type rtpStream struct {
 
 	sent, received, drops  atomic.Uint64
 	plisSent, plisReceived atomic.Uint64
+	reportsSent            atomic.Uint64
+
+	// Sender report state (rtp_report.go), from the sink pad goroutine.
+	sendMu          sync.Mutex
+	sentPackets     uint32
+	sentOctets      uint32
+	sentSinceReport bool
+	haveSentTS      bool
+	lastTS          uint32    // the RTP timestamp sent last
+	lastTSAt        time.Time // when its first packet left
+
+	// Receiver report state (rtp_report.go), from the read goroutines.
+	recvMu          sync.Mutex
+	sources         map[uint32]*rtpSource
+	lastSource      *rtpSource // the source heard from last
+	lastSR          RTPSenderReport
+	haveLastSR      bool
+	reportsReceived uint64
+	peerReports     uint64
+	peerLost        int64
+	peerFraction    float64
+	peerJitter      time.Duration
+	rtt             time.Duration
 }
 
 // NewRTP returns an RTP endpoint named name, bound to 127.0.0.1 unless
 // WithRTPBindAddress says otherwise. Its sockets are open from here on: the
 // host must Close it if it never joins a pipeline.
 func NewRTP(name string, opts ...RTPOption) (*RTP, error) {
-	cfg := rtpConfig{bind: "127.0.0.1"}
+	cfg := rtpConfig{bind: "127.0.0.1", rtcpInterval: defaultRTCPInterval}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", name, err)
@@ -131,9 +167,10 @@ func NewRTP(name string, opts ...RTPOption) (*RTP, error) {
 	if ip == nil {
 		return nil, fmt.Errorf("endpoint %s: bind address %q is not an IP address", name, cfg.bind)
 	}
-	e := &RTP{Base: element.NewBase(name), cfg: cfg, done: make(chan struct{}), sessID: uint64(time.Now().UnixNano()), epoch: time.Now()}
+	e := &RTP{Base: element.NewBase(name), cfg: cfg, done: make(chan struct{}), stop: make(chan struct{}),
+		sessID: uint64(time.Now().UnixNano()), epoch: time.Now()}
 	for i, k := range []element.Kind{element.KindAudio, element.KindVideo} {
-		s := &rtpStream{ep: e, kind: k, ssrc: randomSSRC(), localKey: make([]byte, 30)}
+		s := &rtpStream{ep: e, kind: k, ssrc: randomSSRC(), localKey: make([]byte, 30), sources: make(map[uint32]*rtpSource)}
 		if _, err := rand.Read(s.localKey); err != nil {
 			return nil, fmt.Errorf("endpoint %s: %w", name, err)
 		}
@@ -660,6 +697,7 @@ func (s *rtpStream) chain(b *element.Buffer) error {
 		}
 	}
 	s.sent.Add(1)
+	s.countSent(h, len(b.Data))
 	return nil
 }
 
@@ -805,6 +843,7 @@ func (s *rtpStream) readRTP() {
 		}
 		s.received.Add(1)
 		s.remoteSSRC.Store(hdr.SSRC)
+		s.countReceived(&hdr, cur.caps.ClockRate)
 		s.src.Push(b)
 		b.Unref()
 	}
@@ -854,7 +893,8 @@ func (n *rtpNeg) decryptRTCP(dst, src []byte) ([]byte, error) {
 }
 
 // handleRTCP turns the peer's PLI and FIR into keyframe requests upstream
-// of the sink pad; other RTCP is ignored.
+// of the sink pad and takes its sender and receiver reports; other RTCP is
+// ignored.
 func (s *rtpStream) handleRTCP(b []byte) {
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
@@ -867,6 +907,7 @@ func (s *rtpStream) handleRTCP(b []byte) {
 			s.sink.RequestKeyframe()
 		}
 	}
+	s.processReports(pkts, time.Now())
 }
 
 // upstream handles the events reaching the src pad: a keyframe request
@@ -880,28 +921,38 @@ func (s *rtpStream) upstream(ev element.Event) {
 	if n == nil || n.rtcp == nil || media == 0 {
 		return
 	}
-	out, err := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: media}})
+	if s.writeRTCP(n, []rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: media}}) == nil {
+		s.plisSent.Add(1)
+	}
+}
+
+// writeRTCP sends pkts as one compound packet to the peer's RTCP address,
+// through SRTCP when the negotiation is secure, from the RTCP socket or,
+// multiplexed, the RTP socket.
+func (s *rtpStream) writeRTCP(n *rtpNeg, pkts []rtcp.Packet) error {
+	out, err := rtcp.Marshal(pkts)
 	if err != nil {
-		return
+		return fmt.Errorf("endpoint: rtcp: %w", err)
 	}
 	if n.secure {
 		if n.encRTCP == nil {
-			return
+			return errors.New("endpoint: rtcp: no SRTP key")
 		}
 		n.encMu.Lock()
 		out, err = n.encRTCP.EncryptRTCP(nil, out, nil)
 		n.encMu.Unlock()
 		if err != nil {
-			return
+			return fmt.Errorf("endpoint: srtcp: %w", err)
 		}
 	}
 	c := s.rtcpConn
 	if c == nil || n.rtcp == n.remote {
 		c = s.rtpConn
 	}
-	if _, err := c.WriteToUDP(out, n.rtcp); err == nil {
-		s.plisSent.Add(1)
+	if _, err := c.WriteToUDP(out, n.rtcp); err != nil {
+		return fmt.Errorf("endpoint: rtcp send to %v: %w", n.rtcp, err)
 	}
+	return nil
 }
 
 // Run implements element.Runner: it reads the sockets until ctx ends or the
@@ -912,6 +963,8 @@ func (e *RTP) Run(ctx context.Context) error {
 		e.mu.Unlock()
 		return nil
 	}
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.reportLoop(e.stop) }()
 	for _, s := range e.streams {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); s.readRTP() }()
@@ -948,6 +1001,7 @@ func (e *RTP) shutdown() {
 		e.mu.Lock()
 		e.closing = true
 		e.mu.Unlock()
+		close(e.stop)
 		e.closeSockets()
 		e.wg.Wait()
 		close(e.done)
@@ -964,17 +1018,21 @@ func (e *RTP) Close() error {
 // Done is closed when the endpoint has closed.
 func (e *RTP) Done() <-chan struct{} { return e.done }
 
-// RTPStats are the RTP endpoint's counters, over both sections.
+// RTPStats are the RTP endpoint's counters, over both sections, and each
+// section's RTCP statistics.
 type RTPStats struct {
 	PacketsSent, PacketsReceived, Drops uint64
 	// PLIsSent counts the keyframe requests sent to the peer (RTCP PLI);
 	// PLIsReceived the PLI and FIR it sent.
 	PLIsSent, PLIsReceived uint64
+	// Audio and Video are the sections' sender and receiver report
+	// statistics.
+	Audio, Video RTPStreamStats
 }
 
 // Stats returns the endpoint's counters.
 func (e *RTP) Stats() RTPStats {
-	var st RTPStats
+	st := RTPStats{Audio: e.streams[0].streamStats(), Video: e.streams[1].streamStats()}
 	for _, s := range e.streams {
 		st.PacketsSent += s.sent.Load()
 		st.PacketsReceived += s.received.Load()

@@ -1,12 +1,18 @@
 package endpoint
 
+import (
+	"fmt"
+	"time"
+)
+
 // RTPOption configures an RTP endpoint (NewRTP).
 type RTPOption func(*rtpConfig) error
 
 type rtpConfig struct {
-	bind string
-	mux  bool
-	sdes bool
+	bind         string
+	mux          bool
+	sdes         bool
+	rtcpInterval time.Duration
 }
 
 // WithRTPBindAddress sets the IP address the endpoint's sockets bind to and
@@ -27,4 +33,17 @@ func WithRTCPMux() RTPOption {
 // endpoint has this option.
 func WithSDES() RTPOption {
 	return func(c *rtpConfig) error { c.sdes = true; return nil }
+}
+
+// WithRTCPInterval sets the mean time between two RTCP reports (SR or RR)
+// of a section, default one second; each interval is drawn at random from
+// half to one and a half times it (RFC 3550, section 6.3.1).
+func WithRTCPInterval(d time.Duration) RTPOption {
+	return func(c *rtpConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("endpoint: WithRTCPInterval(%v): must be positive", d)
+		}
+		c.rtcpInterval = d
+		return nil
+	}
 }
