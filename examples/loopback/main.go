@@ -36,20 +36,17 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/medley-go/medley/element"
 	"github.com/medley-go/medley/endpoint"
+	"github.com/medley-go/medley/examples/internal/demo"
 	"github.com/medley-go/medley/pipeline"
 )
 
@@ -87,24 +84,14 @@ func main() {
 // closes every session and the pipeline. It prints the bus to w, and calls
 // ready with the page's URL once it listens.
 func run(ctx context.Context, w io.Writer, o options, ready func(url string)) error {
-	out := &syncWriter{w: w}
 	p, err := pipeline.New(pipeline.WithName("loopback"))
 	if err != nil {
 		return err
 	}
-	bus := p.Subscribe(1024)
-	printed := make(chan struct{})
-	go func() {
-		defer close(printed)
-		for m := range bus.Messages(context.Background()) { // ends when the pipeline closes
-			if s := describe(m); s != "" {
-				out.printf("%s  %s\n", m.Origin().Time.Format("15:04:05.000"), s)
-			}
-		}
-	}()
+	wait := demo.Watch(p, w, nil)
 	defer func() {
 		_ = p.Close()
-		<-printed
+		wait()
 	}()
 	if err := p.Start(ctx); err != nil {
 		return err
@@ -132,73 +119,8 @@ func run(ctx context.Context, w io.Writer, o options, ready func(url string)) er
 	defer signalling.Close() // before the pipeline closes: deferred later, runs first
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(indexHTML)
-	})
+	mux.Handle("GET /{$}", demo.Page(indexHTML))
 	mux.Handle("/loopback", signalling)
 	mux.Handle("/loopback/", signalling)
-
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	if ready != nil {
-		ready("http://" + ln.Addr().String() + "/")
-	}
-
-	select {
-	case <-ctx.Done():
-	case err = <-served:
-		return fmt.Errorf("serve: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
-}
-
-// describe renders the bus messages worth a line, "" for the others (ICE
-// candidates, which come by the dozen).
-func describe(m element.Message) string {
-	switch m := m.(type) {
-	case *endpoint.ConnectionStateChanged:
-		return fmt.Sprintf("%-24s %s %s", "ConnectionStateChanged", m.Element, m.State)
-	case *endpoint.NewCandidatePairSelected:
-		return fmt.Sprintf("%-24s %s local %q remote %q", "NewCandidatePairSelected", m.Element, m.Local, m.Remote)
-	case *element.ElementConnected:
-		return fmt.Sprintf("%-24s %s -> %s (%s)", "ElementConnected", m.Source, m.Sink, m.Kind)
-	case *element.MediaFlowInStateChanged:
-		return fmt.Sprintf("%-24s %s %s %s", "MediaFlowInStateChanged", m.Pad, m.Kind, m.State)
-	case *element.TranscodingStateChanged:
-		return fmt.Sprintf("%-24s %s -> %s %s %v", "TranscodingStateChanged", m.Source, m.Sink, m.State, m.Chain)
-	case *element.EndOfStream:
-		return fmt.Sprintf("%-24s %s", "EndOfStream", m.Pad)
-	case *element.Warning:
-		return fmt.Sprintf("%-24s %s %s", "Warning", m.Element, m.Text)
-	case *element.Error:
-		return fmt.Sprintf("%-24s %s %s: %v", "Error", m.Element, m.Pad, m.Err)
-	}
-	return ""
-}
-
-// syncWriter serialises the writes of several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) printf(format string, args ...any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, format, args...)
+	return demo.Serve(ctx, o.Addr, mux, ready)
 }
