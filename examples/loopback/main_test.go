@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/medley-go/medley/examples/internal/browsertest"
+	"github.com/medley-go/medley/internal/browsertest"
 )
 
 func TestMain(m *testing.M) {

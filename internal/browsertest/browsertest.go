@@ -1,7 +1,3 @@
-// Package browsertest is the harness the web examples' tests share: it runs
-// an example's server on a free port of 127.0.0.1, starts headless Chromium
-// with a fake camera and microphone, reads what a page received from
-// getStats, and drives the signalling from a pion peer.
 package browsertest
 
 import (
