@@ -150,8 +150,12 @@
 // "video" src pads get caps from the negotiated payload type; its
 // "audio_sink" and "video_sink" pads send with the negotiated payload type
 // and the endpoint's own SSRC. PLI and FIR cross as keyframe requests both
-// ways. Sender and receiver reports, NACK and A/V sync from RTCP are to
-// come.
+// ways. Each section sends RTCP reports about every second
+// (WithRTCPInterval): an SR while it sends, an RR otherwise, with a
+// reception block per source heard and an SDES CNAME; the peer's reports
+// feed Stats (loss, jitter, round trip) and RemoteSenderReport (the
+// NTP/RTP timestamp mapping of what the peer sends). NACK, and A/V sync
+// applied from that mapping, are to come.
 //
 // # Recorder
 //
