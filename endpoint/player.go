@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,13 @@ import (
 // or breaks is an Error message (the pipeline's, for the player's Run),
 // never a crash; what was read before a break is sent, then end of
 // stream.
+//
+// A sample's Data is FFmpeg's packet memory, not a copy (read-only once
+// pushed, as every buffer is; a sink that keeps it past its ChainFunc
+// Refs the buffer or Clones it); the last Unref gives it back. The player
+// reads on a goroutine of its own, up to 128 samples ahead of what it
+// sends from a local file, one from a stream, so that demuxing overlaps
+// sending.
 //
 // Pause, Resume and Seek control a running player; Position and Duration
 // report where it is. After a Seek, samples carry the input's times from
@@ -269,22 +277,27 @@ func (p *Player) run(ctx context.Context) error {
 	}
 	defer d.Close()
 	p.duration.Store(int64(d.Duration()))
-	byStream := p.choose(d.Streams())
+	pads := p.choose(d.Streams())
+	if !slices.ContainsFunc(pads, func(pp *playerPad) bool { return pp != nil }) {
+		return errors.New("no audio or video stream medley can send")
+	}
 	p.mu.Lock()
 	at := p.startAt
 	p.mu.Unlock()
-	if at > 0 && len(byStream) > 0 {
-		if err := p.seek(d, byStream, at); err != nil {
+	if at > 0 {
+		if err := d.Seek(at); err != nil {
 			return err
 		}
+		p.seeked(pads, at)
 	}
-	return p.play(ctx, d, byStream)
+	return p.play(ctx, d, pads)
 }
 
 // choose assigns each pad the first stream of its kind with a codec
-// medley knows, fixes its caps, and returns the pads by stream index.
-func (p *Player) choose(streams []ffmpeg.StreamInfo) map[int]*playerPad {
-	byStream := map[int]*playerPad{}
+// medley knows, fixes its caps, and returns the pads by stream index (nil
+// for a stream not sent).
+func (p *Player) choose(streams []ffmpeg.StreamInfo) []*playerPad {
+	byStream := make([]*playerPad, len(streams))
 	for _, pp := range p.pads {
 		for _, s := range streams {
 			if kindOf(s) != pp.kind {
@@ -321,7 +334,9 @@ func (p *Player) choose(streams []ffmpeg.StreamInfo) map[int]*playerPad {
 				continue
 			}
 			pp.stream, pp.info, pp.codec = s.Index, s, c
-			byStream[s.Index] = pp
+			if s.Index >= 0 && s.Index < len(byStream) {
+				byStream[s.Index] = pp
+			}
 			break
 		}
 		if pp.stream < 0 {
@@ -353,11 +368,23 @@ func codecNamed(name string) (codec.Codec, bool) {
 	return codec.Codec{}, false
 }
 
-// play reads and sends until the end (or ctx, or a failure).
-func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*playerPad) error {
-	if len(byStream) == 0 {
-		return errors.New("no audio or video stream medley can send")
-	}
+// play sends what its reader reads until the end (or ctx, or a failure).
+func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad) error {
+	pool := &samplePool{}
+	defer pool.close()
+	r := newReader(d, pads, pool)
+	rctx, cancel := context.WithCancel(ctx)
+	go r.run(rctx)
+	defer r.stop(cancel)
+	// bt is the batch being sent, next its next item.
+	var bt *readBatch
+	var next int
+	defer func() {
+		if bt != nil {
+			r.recycle(bt)
+		}
+	}()
+
 	start := d.Start()
 	var offset, lastEnd time.Duration
 	var t0 time.Time
@@ -366,47 +393,61 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var pkt ffmpeg.StreamPacket
 	for {
 		if p.paused.Load() {
-			if _, stop := p.hold(ctx, d, byStream); stop {
+			if _, stop := p.hold(ctx, r, pads); stop {
 				return nil
 			}
 			paced = false
 		}
 		select {
 		case req := <-p.seekc:
-			req.err <- p.seek(d, byStream, req.to)
+			req.err <- p.seek(r, pads, req.to)
 			paced = false
 		default:
 		}
-		b := p.pool.Get()
-		pkt.Data = b.Data
-		err := d.ReadPacket(&pkt)
-		b.Data = pkt.Data
-		if err != nil {
-			b.Unref()
-			if !errors.Is(err, io.EOF) {
-				return err
+		if bt != nil && (next == bt.n || bt.epoch != r.epoch) {
+			r.recycle(bt) // done, or read before a seek
+			bt = nil
+		}
+		if bt == nil {
+			select {
+			case bt = <-r.out:
+				next = 0
+			case req := <-p.seekc:
+				req.err <- p.seek(r, pads, req.to)
+				paced = false
+			case <-p.wake: // paused, or not: looked at above
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		it := bt.items[next]
+		bt.items[next] = readItem{}
+		next++
+		if it.err != nil {
+			if !errors.Is(it.err, io.EOF) {
+				return it.err
 			}
 			if !p.cfg.loop || lastEnd == 0 {
 				return nil
 			}
-			if err := d.Seek(0); err != nil {
+			if err := r.Seek(0); err != nil {
 				return fmt.Errorf("loop: %w", err)
 			}
 			offset += lastEnd
 			lastEnd = 0
-			for _, pp := range byStream {
-				pp.seen = false
+			for _, pp := range pads {
+				if pp != nil {
+					pp.seen = false
+				}
 			}
 			continue
 		}
-		pp := byStream[pkt.Stream]
-		if pp == nil || len(pkt.Data) == 0 {
-			b.Unref()
-			continue
-		}
+		pkt := &it.s.pkt.StreamPacket
+		b := it.s.buf
+		pp := pads[pkt.Stream]
 		pts := pkt.PTS
 		if pts == ffmpeg.NoTimestamp {
 			pts = pkt.DTS
@@ -444,15 +485,17 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 		}
 		pp.prev, pp.seen = at, true
 		lastEnd = max(lastEnd, at+dur)
+		// The due time is read before convert, which may release the
+		// sample (and its packet) for a copy.
+		due := at
+		if pkt.DTS != ffmpeg.NoTimestamp {
+			due = pp.info.Time(pkt.DTS) - start
+		}
 		if b = p.convert(pp, b); b == nil {
 			continue
 		}
 		if !p.cfg.unpaced {
 			// Pace by decoding time, which only goes forward.
-			due := at
-			if pkt.DTS != ffmpeg.NoTimestamp {
-				due = pp.info.Time(pkt.DTS) - start
-			}
 			due += offset
 			drop := false
 			for {
@@ -472,7 +515,7 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 					if !p.paused.Load() {
 						continue
 					}
-					seeked, stop := p.hold(ctx, d, byStream)
+					seeked, stop := p.hold(ctx, r, pads)
 					if stop {
 						b.Unref()
 						return nil
@@ -480,7 +523,7 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 					drop = seeked
 				case req := <-p.seekc:
 					timer.Stop()
-					req.err <- p.seek(d, byStream, req.to)
+					req.err <- p.seek(r, pads, req.to)
 					drop = true
 				case <-ctx.Done():
 					b.Unref()
@@ -509,12 +552,12 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 
 // hold waits while the player is paused, serving Seek; it returns
 // whether it seeked, and stop when ctx ended.
-func (p *Player) hold(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*playerPad) (seeked, stop bool) {
+func (p *Player) hold(ctx context.Context, r *reader, pads []*playerPad) (seeked, stop bool) {
 	for p.paused.Load() {
 		select {
 		case <-p.wake:
 		case req := <-p.seekc:
-			req.err <- p.seek(d, byStream, req.to)
+			req.err <- p.seek(r, pads, req.to)
 			seeked = true
 		case <-ctx.Done():
 			return seeked, true
@@ -523,18 +566,25 @@ func (p *Player) hold(ctx context.Context, d *ffmpeg.Demuxer, byStream map[int]*
 	return seeked, false
 }
 
-// seek moves the demuxer to the keyframe at or before to; each pad's next
-// sample is flagged a discontinuity, and video waits for a keyframe.
-func (p *Player) seek(d *ffmpeg.Demuxer, byStream map[int]*playerPad, to time.Duration) error {
-	if err := d.Seek(to); err != nil {
+// seek moves the input to the keyframe at or before to.
+func (p *Player) seek(r *reader, pads []*playerPad, to time.Duration) error {
+	if err := r.Seek(to); err != nil {
 		return err
 	}
-	for _, pp := range byStream {
-		pp.seen, pp.discont = false, true
-		pp.needKey = pp.kind == element.KindVideo
+	p.seeked(pads, to)
+	return nil
+}
+
+// seeked flags each pad's next sample a discontinuity, makes video wait
+// for a keyframe, and sets the position to the target.
+func (p *Player) seeked(pads []*playerPad, to time.Duration) {
+	for _, pp := range pads {
+		if pp != nil {
+			pp.seen, pp.discont = false, true
+			pp.needKey = pp.kind == element.KindVideo
+		}
 	}
 	p.position.Store(int64(to))
-	return nil
 }
 
 // convert puts a sample in medley's form for its codec; nil drops it.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +20,11 @@ import (
 // passthrough) into counting sinks through a pipeline (set-up included),
 // and by `ffmpeg -benchmark -stream_loop 49 -i in.mp4 -c copy -f null -`
 // on the same file. Each reports pkts/s: the packets of every stream per second
-// (for the CLI, of its own -benchmark real time, start-up left out).
+// (for the CLI, of its own -benchmark real time, which leaves out its
+// start-up and the opening and probing of the input, while medley's counts
+// its pipeline's set-up, open, probe and close), and cpu-ns/pkt, the CPU
+// time per packet (the CLI's -benchmark utime+stime; all of this process's
+// threads for medley), steadier than real time on a shared machine.
 func BenchmarkPlayerPassthrough(b *testing.B) {
 	path := ffmpegMedia(b, b.TempDir(), "in.mp4", "1280x720", 30, 60, 10*time.Second, "libx264", "aac")
 	out, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets",
@@ -43,7 +48,7 @@ func BenchmarkPlayerPassthrough(b *testing.B) {
 	const benchRounds = 50
 	b.Run("medley", func(b *testing.B) {
 		var total int64
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU(b)
 		for b.Loop() {
 			total += playCounting(b, path, packets*benchRounds)
 		}
@@ -51,6 +56,7 @@ func BenchmarkPlayerPassthrough(b *testing.B) {
 			b.Fatalf("counted %d packets in %d runs, want %d a run", total, b.N, packets*benchRounds)
 		}
 		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "pkts/s")
+		b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(total), "cpu-ns/pkt")
 	})
 	b.Run("ffmpeg-cli", func(b *testing.B) {
 		// One process reads the file cliRounds times (-stream_loop), and
@@ -59,7 +65,7 @@ func BenchmarkPlayerPassthrough(b *testing.B) {
 		// over a file this short) does not count; wall-pkts/s times the
 		// whole process.
 		const cliRounds = benchRounds
-		var inside time.Duration
+		var inside, cpu time.Duration
 		start := time.Now()
 		for b.Loop() {
 			out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-loglevel", "info", "-benchmark",
@@ -67,20 +73,22 @@ func BenchmarkPlayerPassthrough(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%v: %s", err, out)
 			}
-			inside += benchRealTime(b, string(out))
+			inside += benchTime(b, string(out), "rtime=")
+			cpu += benchTime(b, string(out), "utime=") + benchTime(b, string(out), "stime=")
 		}
 		wall := time.Since(start)
 		sent := float64(packets) * cliRounds * float64(b.N)
 		b.ReportMetric(sent/inside.Seconds(), "pkts/s")
 		b.ReportMetric(sent/wall.Seconds(), "wall-pkts/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/sent, "cpu-ns/pkt")
 	})
 }
 
-// benchRealTime returns the rtime of ffmpeg -benchmark's "bench: utime=...
-// stime=... rtime=...s" line.
-func benchRealTime(b *testing.B, out string) time.Duration {
+// benchTime returns the time named by key ("rtime=", "utime=", "stime=")
+// in ffmpeg -benchmark's "bench: utime=...s stime=...s rtime=...s" line.
+func benchTime(b *testing.B, out, key string) time.Duration {
 	for _, f := range strings.Fields(out) {
-		if v, ok := strings.CutPrefix(f, "rtime="); ok {
+		if v, ok := strings.CutPrefix(f, key); ok {
 			d, err := time.ParseDuration(v)
 			if err != nil {
 				b.Fatalf("ffmpeg -benchmark: %v", err)
@@ -88,8 +96,18 @@ func benchRealTime(b *testing.B, out string) time.Duration {
 			return d
 		}
 	}
-	b.Fatalf("ffmpeg -benchmark printed no rtime: %s", out)
+	b.Fatalf("ffmpeg -benchmark printed no %s: %s", key, out)
 	return 0
+}
+
+// processCPU returns the CPU time (user and system) this process has used,
+// all its threads (FFmpeg's too) included.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // playCounting plays path unpaced and looping into sinks that count, until

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,3 +131,54 @@ func TestPlayerSeek(t *testing.T) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// TestPlayerSeekUnpaced: a Seek on an unpaced player, which has read
+// ahead of what its slow sink took, drops what it read before: after the
+// samples sent before the Seek (from 0, none missing) comes a keyframe at
+// the target, flagged a discontinuity, then the rest of the file, none
+// from before the target.
+func TestPlayerSeekUnpaced(t *testing.T) {
+	const fps = 30
+	path := ffmpegMedia(t, t.TempDir(), "u.mp4", "320x240", fps, fps, 10*time.Second, "libx264", "")
+	pl, err := endpoint.NewPlayer("player", path, endpoint.WithoutPacing(), endpoint.WithPlayerTracks(element.KindVideo))
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var got []*element.Buffer
+	eos := make(chan struct{})
+	vs := element.NewAppSink("vsink", element.CapsList{{Kind: element.KindVideo, Format: element.FormatSample}},
+		element.WithSinkQueue(2, element.Block),
+		element.WithBufferFunc(func(b *element.Buffer) {
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			got = append(got, b.Clone())
+			mu.Unlock()
+		}),
+		element.WithEventFunc(func(ev element.Event) {
+			if _, ok := ev.(element.EOSEvent); ok {
+				close(eos)
+			}
+		}))
+	playInto(t, pl, vs)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	require.Eventually(t, func() bool { return count() >= fps }, 10*time.Second, time.Millisecond)
+	const to = 6 * time.Second
+	require.NoError(t, pl.Seek(to))
+	select {
+	case <-eos:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no end of stream")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	k := slices.IndexFunc(got, func(b *element.Buffer) bool { return b.Flags&element.FlagDiscont != 0 })
+	require.GreaterOrEqual(t, k, fps, "a discontinuity after what was sent before the Seek")
+	for i, b := range got[:k] {
+		assert.InDelta(t, float64(i)/fps, b.PTS.Seconds(), 0.002, "sample %d, before the Seek", i)
+	}
+	assert.True(t, got[k].Keyframe())
+	assert.InDelta(t, to.Seconds(), got[k].PTS.Seconds(), 0.002, "the keyframe at the target")
+	for i, b := range got[k:] {
+		assert.InDelta(t, to.Seconds()+float64(i)/fps, b.PTS.Seconds(), 0.002, "sample %d after the Seek", i)
+	}
+	assert.Len(t, got[k:], int(10*time.Second-to)*fps/int(time.Second))
+}

@@ -3,6 +3,8 @@ package endpoint_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -109,8 +111,12 @@ func (c *collector) waitEOS(t *testing.T) {
 }
 
 // playInto starts a pipeline of a player and sinks, connected by kind.
+// When the test ends it closes the pipeline and checks that every FFmpeg
+// object the player made (demuxer, packets, still referenced by sinks
+// until then) has been freed.
 func playInto(t *testing.T, pl *endpoint.Player, sinks ...element.Element) (*pipeline.Pipeline, *recBus) {
 	t.Helper()
+	before := ffmpeg.LiveObjects()
 	p, err := pipeline.New()
 	require.NoError(t, err)
 	bus := newRecBus(p.Subscribe(1 << 12))
@@ -123,6 +129,7 @@ func playInto(t *testing.T, pl *endpoint.Player, sinks ...element.Element) (*pip
 	t.Cleanup(func() {
 		require.NoError(t, p.Close())
 		bus.wait()
+		assert.Equal(t, before, ffmpeg.LiveObjects(), "FFmpeg objects alive after Close")
 	})
 	return p, bus
 }
@@ -291,5 +298,41 @@ func TestPlayerBadInput(t *testing.T) {
 				assert.NotEmpty(t, v, "what the file holds is played")
 			}
 		})
+	}
+}
+
+// TestPlayerStalledStream: from a stream (HTTP) that stalls halfway, the
+// player sends what it has read at once, not holding it back to hand over
+// in batches as it does from a local file, and closing the pipeline ends
+// the read it waits in.
+func TestPlayerStalledStream(t *testing.T) {
+	const fps = 30
+	path := ffmpegMedia(t, t.TempDir(), "s.webm", "320x240", fps, fps, 3*time.Second, "libvpx", "")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/webm")
+		_, _ = w.Write(data[:len(data)/2])
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	pl, err := endpoint.NewPlayer("player", srv.URL+"/s.webm", endpoint.WithoutPacing(),
+		endpoint.WithProbe(32<<10, 100*time.Millisecond), endpoint.WithPlayerTracks(element.KindVideo))
+	require.NoError(t, err)
+	vs := newCollector("vsink", element.KindVideo)
+	playInto(t, pl, vs)
+	// Half the file holds about 45 frames, fewer than a batch; some stay
+	// in FFmpeg's buffers.
+	require.Eventually(t, func() bool { v, _ := vs.got(); return len(v) >= fps }, 10*time.Second, 5*time.Millisecond)
+	select {
+	case <-pl.Done():
+		t.Fatal("the player finished on a stalled stream")
+	default:
 	}
 }

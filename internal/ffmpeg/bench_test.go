@@ -1,7 +1,10 @@
 package ffmpeg
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,4 +270,85 @@ func BenchmarkDecode(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkDemux reads a 10 s 720p30 H.264 + AAC MP4 20 times over,
+// seeking back to the start at each end: ReadPacket (copying each
+// payload into Go memory), ReadPacketRef (handing out FFmpeg's), and
+// `ffmpeg -stream_loop 19 -i in.mp4 -c copy -f null -` on the same file.
+// Each reports pkts/s (the CLI's of its -benchmark real time, which
+// leaves out its start-up and the opening of the input) and CPU time per
+// packet.
+func BenchmarkDemux(b *testing.B) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		b.Skip("no ffmpeg CLI")
+	}
+	const rounds = 20
+	path := filepath.Join(b.TempDir(), "in.mp4")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=10",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", path).CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	d, err := OpenDemuxer(context.Background(), path, DemuxerConfig{})
+	require.NoError(b, err)
+	var packets int
+	for p := (StreamPacket{}); d.ReadPacket(&p) == nil; {
+		packets++
+	}
+	require.NoError(b, d.Close())
+
+	run := func(b *testing.B, read func(*Demuxer) error) {
+		d, err := OpenDemuxer(context.Background(), path, DemuxerConfig{})
+		require.NoError(b, err)
+		defer d.Close()
+		n := 0
+		cpu := startCPU()
+		for b.Loop() {
+			for range rounds {
+				for {
+					err := read(d)
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					require.NoError(b, err)
+					n++
+				}
+				require.NoError(b, d.Seek(0))
+			}
+		}
+		if want := packets * rounds * b.N; n < want*99/100 {
+			b.Fatalf("read %d packets, want about %d", n, want)
+		}
+		b.ReportMetric(float64((cpuTime()-cpu.start).Nanoseconds())/float64(n), "cpu-ns/pkt")
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "pkts/s")
+	}
+	b.Run("copy", func(b *testing.B) {
+		var p StreamPacket
+		run(b, func(d *Demuxer) error { return d.ReadPacket(&p) })
+	})
+	b.Run("ref", func(b *testing.B) {
+		p, err := NewDemuxedPacket()
+		require.NoError(b, err)
+		defer p.Free()
+		run(b, func(d *Demuxer) error { return d.ReadPacketRef(p) })
+	})
+	b.Run("ffmpeg-cli", func(b *testing.B) {
+		var rtime, cpu float64
+		for b.Loop() {
+			out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-benchmark", "-loglevel", "info",
+				"-stream_loop", strconv.Itoa(rounds-1), "-i", path, "-c", "copy", "-f", "null", "-").CombinedOutput()
+			require.NoError(b, err, "%s", out)
+			m := cliFPS.FindSubmatch(out)
+			require.NotNil(b, m, "%s", out)
+			u, _ := strconv.ParseFloat(string(m[1]), 64)
+			s, _ := strconv.ParseFloat(string(m[2]), 64)
+			r, _ := strconv.ParseFloat(string(m[3]), 64)
+			rtime += r
+			cpu += u + s
+		}
+		n := float64(packets * rounds * b.N)
+		b.ReportMetric(cpu*1e9/n, "cpu-ns/pkt")
+		b.ReportMetric(n/rtime, "pkts/s")
+	})
 }

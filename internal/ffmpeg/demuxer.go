@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 )
@@ -91,6 +92,7 @@ type Demuxer struct {
 	intr    *C.atomic_int
 	streams []StreamInfo
 	url     string
+	file    bool
 	closing bool
 	// interrupted: the interrupt flag was raised (by ctx or Close);
 	// closeAsked: by Close.
@@ -186,6 +188,7 @@ func openDemuxer(ctx context.Context, url string, r io.Reader, cfg DemuxerConfig
 	}
 	d.pkt = astiav.AllocPacket()
 	live.packets.Add(1)
+	d.file = C.medley_format_is_file(cFormat(d.fc)) != 0
 	for _, st := range d.fc.Streams() {
 		d.streams = append(d.streams, streamInfo(st))
 	}
@@ -285,6 +288,11 @@ func (d *Demuxer) Start() time.Duration {
 	return 0
 }
 
+// IsFile reports whether the input is a local, seekable file, read by
+// FFmpeg: one whose reads never wait for data to arrive, unlike a network
+// stream, a pipe or a Go reader.
+func (d *Demuxer) IsFile() bool { return d.file }
+
 // FormatName returns the name of FFmpeg's demuxer for the input
 // ("matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2").
 func (d *Demuxer) FormatName() string {
@@ -303,25 +311,116 @@ func (d *Demuxer) FormatName() string {
 // appended to p.Data[:0], reusing its memory (a pooled buffer's), and the
 // timestamps are in the stream's time base. At the end of the input it
 // returns io.EOF; after Close, an error matching ErrClosed; after ctx
-// ended, one matching ctx's error.
+// ended, one matching ctx's error. ReadPacketRef does the same without
+// copying the payload.
 func (d *Demuxer) ReadPacket(p *StreamPacket) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fc == nil || d.closing {
 		return d.fail("read", ErrClosed)
 	}
-	if err := d.fc.ReadFrame(d.pkt); err != nil {
-		if errors.Is(err, astiav.ErrEof) && (d.io == nil || d.io.failure() == nil) {
-			return io.EOF
-		}
-		return d.readFail("read", err)
+	// d.pkt keeps the payload until the next read (which drops it first)
+	// or free: one cgo call a packet.
+	c := cPacket(d.pkt)
+	if ret := C.medley_read_packet(cFormat(d.fc), c, 0); ret < 0 {
+		return d.readError(ret)
 	}
-	p.Stream = d.pkt.StreamIndex()
-	p.Data = append(p.Data[:0], packetBytes(d.pkt)...)
-	p.PTS, p.DTS, p.Duration = d.pkt.Pts(), d.pkt.Dts(), d.pkt.Duration()
-	p.Keyframe = d.pkt.Flags().Has(astiav.PacketFlagKey)
-	d.pkt.Unref()
+	setPacketFields(p, c)
+	p.Data = append(p.Data[:0], cBytes(c)...)
 	return nil
+}
+
+// ReadPacketRef reads the next packet of any stream into p, as ReadPacket
+// does, but leaves the payload where FFmpeg put it: p.Data aliases the
+// packet's own memory (see DemuxedPacket for how long it lives), which
+// the holder may rewrite. What p held before is dropped first. On failure
+// p holds nothing.
+func (d *Demuxer) ReadPacketRef(p *DemuxedPacket) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fc == nil || d.closing {
+		p.Unref()
+		return d.fail("read", ErrClosed)
+	}
+	if ret := C.medley_read_packet(cFormat(d.fc), p.c, 1); ret < 0 {
+		p.StreamPacket = StreamPacket{}
+		return d.readError(ret)
+	}
+	setPacketFields(&p.StreamPacket, p.c)
+	p.Data = cBytes(p.c)
+	return nil
+}
+
+// readError explains a failed read: io.EOF at the end of the input (an
+// end that a Go reader's failure caused is that failure), else as
+// readFail.
+func (d *Demuxer) readError(ret C.int) error {
+	err := astiav.Error(ret)
+	if errors.Is(err, astiav.ErrEof) && (d.io == nil || d.io.failure() == nil) {
+		return io.EOF
+	}
+	return d.readFail("read", err)
+}
+
+// setPacketFields copies all but the payload of c into p.
+func setPacketFields(p *StreamPacket, c *C.AVPacket) {
+	p.Stream = int(c.stream_index)
+	p.PTS, p.DTS, p.Duration = int64(c.pts), int64(c.dts), int64(c.duration)
+	p.Keyframe = c.flags&C.AV_PKT_FLAG_KEY != 0
+}
+
+// cBytes returns c's payload without copying, nil if empty.
+func cBytes(c *C.AVPacket) []byte {
+	if c.data == nil || c.size <= 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(c.data)), int(c.size))
+}
+
+// DemuxedPacket is a demuxed packet whose payload stays in FFmpeg's memory:
+// Demuxer.ReadPacketRef fills it without copying, for a source that hands
+// the payload on as it is (the Player's samples).
+//
+// Ownership: the holder of a DemuxedPacket reads Data, and may rewrite it
+// in place (the payload is the packet's own, unshared), until Unref or the
+// next ReadPacketRef into it, which drop the payload: Data must not be
+// used after. Free frees the AVPacket with what it holds; nothing may use
+// the DemuxedPacket after. A DemuxedPacket may change goroutines (a reader
+// fills it, a sink unrefs it) but serves one at a time, and it outlives
+// the Demuxer that filled it.
+type DemuxedPacket struct {
+	// StreamPacket holds the packet's stream and times; its Data aliases
+	// C memory.
+	StreamPacket
+	c *C.AVPacket
+}
+
+// NewDemuxedPacket allocates an empty DemuxedPacket.
+func NewDemuxedPacket() (*DemuxedPacket, error) {
+	c := C.medley_packet_alloc()
+	if c == nil {
+		return nil, wrap("", "packet", "alloc", astiav.Error(-C.ENOMEM))
+	}
+	live.packets.Add(1)
+	return &DemuxedPacket{c: c}, nil
+}
+
+// Unref drops the payload; the packet stays allocated for another read.
+func (p *DemuxedPacket) Unref() {
+	p.StreamPacket = StreamPacket{}
+	if p.c != nil {
+		C.medley_packet_unref(p.c)
+	}
+}
+
+// Free frees the packet and its payload. A second Free does nothing.
+func (p *DemuxedPacket) Free() {
+	p.StreamPacket = StreamPacket{}
+	if p.c != nil {
+		C.medley_packet_free(p.c)
+		p.c = nil
+		live.packets.Add(-1)
+	}
 }
 
 // Seek moves to the keyframe at or before t (counted from Start) so that

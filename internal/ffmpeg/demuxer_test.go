@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -295,4 +296,106 @@ func TestDemuxerInterrupt(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Second)
 	})
 	assert.Zero(t, LiveFormatContexts())
+}
+
+// TestDemuxerReadPacketRef: ReadPacketRef reads the packets ReadPacket
+// does, each holding its own writable payload that stays valid while
+// later packets are read and after the demuxer is closed, until Unref or
+// Free; each packet is freed once.
+func TestDemuxerReadPacketRef(t *testing.T) {
+	checkNoLiveObjects(t)
+	for _, c := range []struct {
+		format, name string
+		codecs       []string
+	}{
+		{"webm", "a.webm", []string{"vp8", "opus"}},
+		{"mp4", "a.mp4", []string{"h264", "aac"}},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			path := writeFile(t, c.format, c.name, c.codecs)
+			d, err := OpenDemuxer(context.Background(), path, DemuxerConfig{})
+			require.NoError(t, err)
+			want := readAll(t, d)
+			require.NoError(t, d.Close())
+
+			d, err = OpenDemuxer(context.Background(), path, DemuxerConfig{})
+			require.NoError(t, err)
+			t.Cleanup(func() { d.Close() })
+			assert.True(t, d.IsFile())
+			var held []*DemuxedPacket
+			t.Cleanup(func() {
+				for _, p := range held {
+					p.Free()
+					p.Free() // a second Free does nothing
+				}
+			})
+			for {
+				p, err := NewDemuxedPacket()
+				require.NoError(t, err)
+				held = append(held, p)
+				err = d.ReadPacketRef(p)
+				if errors.Is(err, io.EOF) {
+					assert.Nil(t, p.Data, "nothing held after the end")
+					break
+				}
+				require.NoError(t, err)
+			}
+			held[0].Data[0] ^= 0xff // the holder's own: nobody else sees it
+			require.NoError(t, d.Close())
+			assert.ErrorIs(t, d.ReadPacketRef(held[len(held)-1]), ErrClosed)
+
+			got := map[int][]StreamPacket{}
+			for _, p := range held[:len(held)-1] {
+				got[p.Stream] = append(got[p.Stream], p.StreamPacket)
+			}
+			require.Equal(t, len(want), len(got))
+			for s := range want {
+				require.Len(t, got[s], len(want[s]), "stream %d", s)
+				for i, w := range want[s] {
+					g := got[s][i]
+					if g.Stream == held[0].Stream && i == 0 {
+						g.Data = append([]byte{g.Data[0] ^ 0xff}, g.Data[1:]...)
+					}
+					assert.Equal(t, w, g, "stream %d packet %d", s, i)
+				}
+			}
+			held[1].Unref()
+			assert.Nil(t, held[1].Data)
+		})
+	}
+	// A reader's input is not a file: its reads may wait.
+	data, err := os.ReadFile(writeFile(t, "webm", "b.webm", []string{"vp8"}))
+	require.NoError(t, err)
+	d, err := NewDemuxer(context.Background(), bytes.NewReader(data), DemuxerConfig{})
+	require.NoError(t, err)
+	assert.False(t, d.IsFile())
+	require.NoError(t, d.Close())
+}
+
+// TestToDuration: the Go conversion of timestamps to durations gives what
+// FFmpeg's av_rescale_q does, rounding and extremes included.
+func TestToDuration(t *testing.T) {
+	bases := []astiav.Rational{
+		astiav.NewRational(1, 90000), astiav.NewRational(1, 48000), astiav.NewRational(1, 44100),
+		astiav.NewRational(1, 1000), astiav.NewRational(1001, 30000), astiav.NewRational(1, 1),
+		astiav.NewRational(1, 1_000_000_000), astiav.NewRational(3, 7), astiav.NewRational(1_000_000, 1),
+		astiav.NewRational(0, 1), astiav.NewRational(1, 0),
+	}
+	values := []int64{0, 1, -1, 2, -2, 45, -45, 1 << 31, 1<<62 + 12345, -(1 << 62), NoTimestamp, math.MaxInt64, math.MinInt64 + 1}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		v := rng.Int64N(1 << 40)
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		values = append(values, v)
+	}
+	for _, tb := range bases {
+		for _, v := range values {
+			want := time.Duration(astiav.RescaleQ(v, tb, nanosecond))
+			if got := toDuration(v, tb); got != want {
+				t.Fatalf("toDuration(%d, %d/%d) = %d, av_rescale_q says %d", v, tb.Num(), tb.Den(), got, want)
+			}
+		}
+	}
 }

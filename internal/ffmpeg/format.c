@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
@@ -76,6 +77,38 @@ void medley_format_setup(AVFormatContext *fc, AVIOContext *pb, atomic_int *inter
 }
 
 void medley_format_detach_pb(AVFormatContext *fc) { fc->pb = NULL; }
+
+// medley_read_packet reads the next packet into pkt in one call, dropping
+// what pkt held before. With writable set the payload is then the packet's
+// own (a demuxer may share one buffer among packets, as Matroska lacing
+// does): its holder may rewrite it in place.
+int medley_read_packet(AVFormatContext *fc, AVPacket *pkt, int writable) {
+	av_packet_unref(pkt);
+	int err = av_read_frame(fc, pkt);
+	if (err < 0)
+		return err;
+	if (writable && (err = av_packet_make_writable(pkt)) < 0) {
+		av_packet_unref(pkt);
+		return err;
+	}
+	return 0;
+}
+
+// medley_format_is_file reports whether fc reads a local, seekable file
+// through FFmpeg's own IO: an input whose reads never wait for data to
+// arrive.
+int medley_format_is_file(const AVFormatContext *fc) {
+	if (!fc->pb || (fc->flags & AVFMT_FLAG_CUSTOM_IO) || !(fc->pb->seekable & AVIO_SEEKABLE_NORMAL) || !fc->url)
+		return 0;
+	const char *proto = avio_find_protocol_name(fc->url);
+	return proto && strcmp(proto, "file") == 0;
+}
+
+AVPacket *medley_packet_alloc(void) { return av_packet_alloc(); }
+
+void medley_packet_unref(AVPacket *pkt) { av_packet_unref(pkt); }
+
+void medley_packet_free(AVPacket *pkt) { av_packet_free(&pkt); }
 
 int medley_par_set_channels(AVCodecParameters *par, int channels) {
 	av_channel_layout_uninit(&par->ch_layout);

@@ -6,6 +6,8 @@ import "C"
 
 import (
 	"encoding/binary"
+	"math"
+	"math/bits"
 	"strings"
 	"time"
 	"unsafe"
@@ -110,9 +112,44 @@ type StreamPacket struct {
 const NoTimestamp = astiav.NoPtsValue
 
 // toDuration converts ts in time base tb to a duration, rounding to the
-// nearest nanosecond.
+// nearest nanosecond (halves away from zero), as av_rescale_q does. It
+// runs in Go, a sample's timestamps being converted several times each:
+// only what it cannot compute exactly in 128 bits goes to FFmpeg.
 func toDuration(ts int64, tb astiav.Rational) time.Duration {
+	if num, den := int64(tb.Num()), int64(tb.Den()); num > 0 && den > 0 {
+		if v, ok := rescaleNear(ts, num*int64(time.Second), den); ok {
+			return time.Duration(v)
+		}
+	}
 	return time.Duration(astiav.RescaleQ(ts, tb, nanosecond))
+}
+
+// rescaleNear returns a*b/c rounded to the nearest integer, halves away
+// from zero (av_rescale_rnd with AV_ROUND_NEAR_INF), for b and c > 0; ok
+// is false when the result does not fit in an int64.
+func rescaleNear(a, b, c int64) (v int64, ok bool) {
+	if a == math.MinInt64 {
+		return 0, false
+	}
+	neg := a < 0
+	if neg {
+		a = -a
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	var carry uint64
+	lo, carry = bits.Add64(lo, uint64(c/2), 0)
+	hi += carry
+	if hi >= uint64(c) {
+		return 0, false // the quotient needs more than 64 bits
+	}
+	q, _ := bits.Div64(hi, lo, uint64(c))
+	if q > math.MaxInt64 {
+		return 0, false
+	}
+	if neg {
+		return -int64(q), true
+	}
+	return int64(q), true
 }
 
 // fromDuration converts a duration to time base tb.

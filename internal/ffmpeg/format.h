@@ -20,6 +20,12 @@ void medley_interrupt_free(atomic_int *flag);
 void medley_format_setup(AVFormatContext *fc, AVIOContext *pb, atomic_int *interrupt);
 void medley_format_detach_pb(AVFormatContext *fc);
 
+int medley_format_is_file(const AVFormatContext *fc);
+int medley_read_packet(AVFormatContext *fc, AVPacket *pkt, int writable);
+AVPacket *medley_packet_alloc(void);
+void medley_packet_unref(AVPacket *pkt);
+void medley_packet_free(AVPacket *pkt);
+
 int medley_par_set_channels(AVCodecParameters *par, int channels);
 int medley_par_channels(const AVCodecParameters *par);
 
