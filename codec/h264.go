@@ -148,6 +148,11 @@ func (d *h264Depacketizer) append(au, payload []byte) ([]byte, pktInfo, error) {
 			if nal[0]&0x80 != 0 {
 				return au, 0, errH264Forbidden
 			}
+			if t := nal[0] & 0x1f; t == 0 || t > 23 {
+				// An aggregation unit is a NAL unit (RFC 6184 section
+				// 5.7.1), not an unspecified type or another packet.
+				return au, 0, errH264Unsupported
+			}
 			ni := d.nalInfo(nal[0], nal[1:])
 			if !first {
 				ni &^= infoStart
@@ -308,11 +313,25 @@ func splitAnnexB(dst [][]byte, au []byte) [][]byte {
 	}
 }
 
-// indexStartCode is bytes.Index(b, annexBStartCode), but looks for the
-// start code's last byte, 0x01: zero bytes are frequent in coded slices
-// (emulation prevention writes 00 00 03), ones are not, and bytes.Index
-// would stop at every zero.
+// indexStartCode is bytes.Index(b, annexBStartCode), the search that
+// costs most in payloading H.264: with SIMD where startCodeSIMD has it,
+// then indexStartCodeBytes for the bytes it leaves.
 func indexStartCode(b []byte) int {
+	k, found := startCodeSIMD(b)
+	if found {
+		return k
+	}
+	if i := indexStartCodeBytes(b[k:]); i >= 0 {
+		return k + i
+	}
+	return -1
+}
+
+// indexStartCodeBytes is bytes.Index(b, annexBStartCode), but looks for
+// the start code's last byte, 0x01: zero bytes are frequent in coded
+// slices (emulation prevention writes 00 00 03), ones are not, and
+// bytes.Index would stop at every zero.
+func indexStartCodeBytes(b []byte) int {
 	for off := 0; ; {
 		i := bytes.IndexByte(b[off:], 1)
 		if i < 0 {

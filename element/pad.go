@@ -59,7 +59,7 @@ type Pad struct {
 
 	// src side
 	linkMu     sync.Mutex
-	links      atomic.Pointer[[]*Pad]
+	links      atomic.Pointer[linkSet]
 	kfInterval atomic.Int64
 	lastKF     atomic.Int64
 	hintMu     sync.Mutex // guards hints and hintMin, and orders their delivery
@@ -69,6 +69,15 @@ type Pad struct {
 	packets, bytes atomic.Uint64
 	kfRequests     atomic.Uint64
 	kfMerged       atomic.Uint64
+}
+
+// linkSet is the sinks of a src pad, replaced whole on Link and Unlink
+// (copy on write), so that Push reads it without a lock.
+type linkSet struct {
+	sinks []*Pad
+	// queued counts the sinks that are not inline: Push takes a buffer
+	// reference for each of them. An inline sink borrows the pusher's.
+	queued int32
 }
 
 // PadOption configures a pad at creation.
@@ -224,7 +233,7 @@ func (p *Pad) Peer() *Pad { return p.peer.Load() }
 // modified.
 func (p *Pad) Sinks() []*Pad {
 	if l := p.links.Load(); l != nil {
-		return *l
+		return l.sinks
 	}
 	return nil
 }
@@ -278,27 +287,25 @@ func (p *Pad) SetCaps(c Caps) error {
 func (p *Pad) Push(b *Buffer) {
 	p.packets.Add(1)
 	p.bytes.Add(uint64(len(b.Data)))
-	lp := p.links.Load()
-	if lp == nil {
-		return
-	}
-	links := *lp
-	if len(links) == 0 {
+	l := p.links.Load()
+	if l == nil {
 		return
 	}
 	caps := p.caps.Load()
-	b.ref(int32(len(links)))
-	for _, s := range links {
-		s.receive(b, caps)
+	if l.queued > 0 {
+		b.ref(l.queued)
+	}
+	for _, s := range l.sinks {
+		if s.inline {
+			s.chainInline(b, caps)
+		} else {
+			s.enqueue(b, caps)
+		}
 	}
 }
 
-// receive takes one reference of b into a sink pad.
-func (p *Pad) receive(b *Buffer, caps *Caps) {
-	if p.inline {
-		p.deliverInline(item{b: b, caps: caps})
-		return
-	}
+// enqueue takes one reference of b into a queued sink pad.
+func (p *Pad) enqueue(b *Buffer, caps *Caps) {
 	switch p.q.push(b, caps) {
 	case accepted:
 		return
@@ -308,21 +315,47 @@ func (p *Pad) receive(b *Buffer, caps *Caps) {
 	b.Unref()
 }
 
-// deliverInline runs an inline sink pad's handlers on the pusher's
-// goroutine, one pusher at a time, unless the pad is closed.
+// chainInline hands a buffer to an inline sink pad's ChainFunc (after
+// the caps, if they changed) on the pusher's goroutine, one pusher at a
+// time, unless the pad is closed. The buffer is borrowed: the pusher holds
+// a reference until Push returns, and a ChainFunc that keeps the buffer
+// takes its own. It does what deliverInline and chainOne do, in one call
+// with one deferred function, for the path every inline buffer takes.
+func (p *Pad) chainInline(b *Buffer, caps *Caps) {
+	p.inlineMu.Lock()
+	returned := false
+	defer func() {
+		if !returned {
+			if r := recover(); r != nil {
+				p.postPanic(r)
+			}
+		}
+		p.inlineMu.Unlock()
+	}()
+	if p.inlineClosed {
+		returned = true
+		return
+	}
+	p.count(1, len(b.Data))
+	if caps != nil && caps != p.delivered {
+		p.deliverCaps(caps)
+	}
+	err := p.chain(b)
+	returned = true
+	if err != nil {
+		p.postError(err)
+	}
+}
+
+// deliverInline runs an inline sink pad's event handler for an item
+// without a buffer on the pusher's goroutine, one pusher at a time (and
+// not during a chainInline), unless the pad is closed.
 func (p *Pad) deliverInline(it item) {
 	p.inlineMu.Lock()
 	defer p.inlineMu.Unlock()
-	if p.inlineClosed {
-		if it.b != nil {
-			it.b.Unref()
-		}
-		return
+	if !p.inlineClosed {
+		p.deliverBorrowed(it)
 	}
-	if it.b != nil {
-		p.count(1, len(it.b.Data))
-	}
-	p.deliver(it)
 }
 
 // PushEvent sends a downstream event to every linked sink, in order with the
@@ -426,17 +459,30 @@ func (p *Pad) handleEvent(ev Event) {
 
 func (p *Pad) recoverPanic() {
 	if r := recover(); r != nil {
-		p.postError(fmt.Errorf("%w: %v\n%s", ErrPanic, r, debug.Stack()))
+		p.postPanic(r)
 	}
+}
+
+// postPanic posts a recovered panic as an Error with the stack.
+func (p *Pad) postPanic(r any) {
+	p.postError(fmt.Errorf("%w: %v\n%s", ErrPanic, r, debug.Stack()))
 }
 
 // deliver hands one queue item to a sink pad's handlers and drops the
 // item's buffer reference.
 func (p *Pad) deliver(it item) {
+	p.deliverBorrowed(it)
+	if it.b != nil {
+		it.b.Unref()
+	}
+}
+
+// deliverBorrowed hands one item to a sink pad's handlers: the caps first
+// if they changed, then a discontinuity, then the event or the buffer. It
+// leaves the buffer's reference to the caller.
+func (p *Pad) deliverBorrowed(it item) {
 	if it.caps != nil && it.caps != p.delivered {
-		p.delivered = it.caps
-		p.caps.Store(it.caps)
-		p.handleEvent(CapsEvent{Caps: *it.caps})
+		p.deliverCaps(it.caps)
 	}
 	if x := it.x; x != nil {
 		if x.dropped > 0 {
@@ -448,8 +494,14 @@ func (p *Pad) deliver(it item) {
 	}
 	if it.b != nil {
 		p.chainOne(it.b)
-		it.b.Unref()
 	}
+}
+
+// deliverCaps hands new caps to a sink pad's event handler.
+func (p *Pad) deliverCaps(caps *Caps) {
+	p.delivered = caps
+	p.caps.Store(caps)
+	p.handleEvent(CapsEvent{Caps: *caps})
 }
 
 // count adds delivered buffers to the pad's counters.
@@ -459,8 +511,19 @@ func (p *Pad) count(packets, bytes int) {
 }
 
 func (p *Pad) chainOne(b *Buffer) {
-	defer p.recoverPanic()
-	if err := p.chain(b); err != nil {
+	// recover only when the chain did not return: the call to recover
+	// costs, and this runs for every buffer.
+	returned := false
+	defer func() {
+		if !returned {
+			if r := recover(); r != nil {
+				p.postPanic(r)
+			}
+		}
+	}()
+	err := p.chain(b)
+	returned = true
+	if err != nil {
 		p.postError(err)
 	}
 }
@@ -538,7 +601,7 @@ func (p *Pad) Link(sink *Pad) error {
 	links := make([]*Pad, len(old), len(old)+1)
 	copy(links, old)
 	links = append(links, sink)
-	p.links.Store(&links)
+	p.links.Store(newLinkSet(links))
 	p.linkMu.Unlock()
 	return nil
 }
@@ -557,7 +620,7 @@ func (p *Pad) Unlink(sink *Pad) error {
 			links = append(links, s)
 		}
 	}
-	p.links.Store(&links)
+	p.links.Store(newLinkSet(links))
 	p.linkMu.Unlock()
 	p.hintMu.Lock()
 	defer p.hintMu.Unlock()
@@ -568,6 +631,16 @@ func (p *Pad) Unlink(sink *Pad) error {
 		}
 	}
 	return nil
+}
+
+func newLinkSet(sinks []*Pad) *linkSet {
+	l := &linkSet{sinks: sinks}
+	for _, s := range sinks {
+		if !s.inline {
+			l.queued++
+		}
+	}
+	return l
 }
 
 // PadStats are the counters of one pad.
