@@ -99,7 +99,7 @@ bench: check-go
 # -fuzzminimizetime 0: minimizing each new input first stalls short runs.
 FUZZ_TIME ?= 60s
 FUZZ_TARGETS := ./endpoint:FuzzProcessOffer ./endpoint:FuzzRTP ./endpoint:FuzzPlayer \
-	./codec:FuzzVP8Depayload ./codec:FuzzH264Depayload
+	./codec:FuzzVP8Depayload ./codec:FuzzH264Depayload ./codec:FuzzIndexStartCode
 fuzz: check-go
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
