@@ -23,7 +23,10 @@
 //     (format.c: no handle left in go-astiav's global map, Close unblocks a
 //     read stuck on the network); H.264 and AV1 codec headers are built from
 //     the first keyframe, video before it is dropped; the trailer is written
-//     and the context freed exactly once.
+//     and the context freed exactly once. ReadPacket copies a packet into
+//     Go memory; ReadPacketRef reads into a reusable DemuxedPacket whose
+//     Data stays in FFmpeg's memory until the next read into it or its
+//     Free (one C call per read, no copy): what the Player sends.
 //   - For tests: SynthesizeVideo and SynthesizeAudio make media, Probe and
 //     DecodeErrors ask ffprobe and ffmpeg about a file.
 //
