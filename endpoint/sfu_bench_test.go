@@ -26,13 +26,20 @@ import (
 // same in both variants) is reported per packet per subscriber (cpu-us/pkt)
 // with the fraction of packets the subscribers did not receive (loss).
 // Negotiation and a warm-up until every subscriber receives are untimed.
+//
+// The peers and the bare pion forwarder run pion's default interceptors
+// (NACK generator and responder, sender and receiver reports, stats, TWCC
+// feedback on what carries transport-cc numbers); medley's endpoints run
+// the same and their send-side bandwidth estimator, which numbers the
+// video packets with transport-cc, so that the subscribers send feedback
+// on them: the estimator's cost, the subscribers' share of it included,
+// is what medley-nobwe leaves out.
 func BenchmarkSFUForward(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("medley/subs=%d", n), func(b *testing.B) { benchSFU(b, n, setupMedleySFU) })
 		b.Run(fmt.Sprintf("pion/subs=%d", n), func(b *testing.B) { benchSFU(b, n, setupPionSFU) })
 		// The same medley forwarding without the send-side bandwidth
-		// estimator, which bare pion does not run either: what the
-		// estimator costs.
+		// estimator, which bare pion does not run either.
 		b.Run(fmt.Sprintf("medley-nobwe/subs=%d", n), func(b *testing.B) {
 			benchSFU(b, n, func(b *testing.B, ctx context.Context, pub *sfuPublisher, subs []*sfuSubscriber) func() {
 				return setupMedleySFUWith(b, ctx, pub, subs, endpoint.WithoutBandwidthEstimation())

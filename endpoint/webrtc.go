@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/rtcerr"
@@ -22,7 +21,8 @@ import (
 // WebRTC is an element that exchanges media with one WebRTC peer (a
 // browser, a pion program, GStreamer's webrtcbin), as Kurento's
 // WebRtcEndpoint does: pion/webrtc v4 underneath, with NACK, RTCP reports,
-// TWCC and a send-side bandwidth estimator as interceptors.
+// TWCC and a send-side bandwidth estimator (Google congestion control on
+// transport-cc feedback) as interceptors.
 //
 // Signalling is the host's: it carries the SDP offer and answer and the ICE
 // candidates between the peer and ProcessOffer, GenerateOffer,
@@ -71,7 +71,7 @@ type WebRTC struct {
 	send []*sender
 	data []*dataLink
 
-	est atomic.Pointer[estimatorBox]
+	est atomic.Pointer[bwe]
 
 	// sigMu serialises the signalling methods; pending holds the remote
 	// candidates that arrived before the remote description.
@@ -100,8 +100,6 @@ type WebRTC struct {
 	warnedCodec            atomic.Bool
 }
 
-type estimatorBox struct{ cc.BandwidthEstimator }
-
 // maxPendingCandidates bounds the remote candidates kept before the remote
 // description arrives: a browser trickles a few per network interface.
 const maxPendingCandidates = 256
@@ -125,10 +123,7 @@ func NewWebRTC(name string, opts ...Option) (*WebRTC, error) {
 		return nil, fmt.Errorf("endpoint %s: %w", name, err)
 	}
 	e := &WebRTC{Base: element.NewBase(name), cfg: cfg, epoch: time.Now(), done: make(chan struct{})}
-	api, err := newAPI(&e.cfg, func(est cc.BandwidthEstimator) {
-		e.est.Store(&estimatorBox{est})
-		est.OnTargetBitrateChange(e.onTargetBitrate)
-	})
+	api, err := newAPI(&e.cfg, e.est.Store, e.onTargetBitrate)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", name, err)
 	}
@@ -635,7 +630,7 @@ func (e *WebRTC) Stats() WebRTCStats {
 		s.DataDrops += d.drops.Load()
 	}
 	if b := e.est.Load(); b != nil {
-		s.BitrateEstimate = b.GetTargetBitrate()
+		s.BitrateEstimate = b.targetBitrate()
 	}
 	return s
 }

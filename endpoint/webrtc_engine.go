@@ -5,8 +5,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/medley-go/medley/codec"
@@ -25,41 +23,27 @@ var videoFeedback = []webrtc.RTCPFeedback{
 // newAPI builds the pion API of one endpoint: its media engine with the
 // configured codecs, its interceptors and its setting engine. onBWE receives
 // the bandwidth estimator of the peer connection the API makes (one per
-// endpoint).
-func newAPI(cfg *config, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+// endpoint), and onTarget each new estimate.
+func newAPI(cfg *config, onBWE func(*bwe), onTarget func(bps int)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, cfg.codecs); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	// Order matters: the interceptor added first sits closest to the
-	// network on the send path. The congestion controller must see the
-	// TWCC sequence numbers, which the header extension interceptor, added
-	// next, writes; the NACK responder, outside both, resends through them
-	// so that retransmissions get fresh TWCC numbers.
+	// network on the send path. The bandwidth estimator numbers the
+	// packets with the transport-cc header extension (which the TWCC
+	// feedback step registers, for the peer's packets too); the NACK
+	// responder, outside it, resends through it so that retransmissions
+	// get fresh numbers. Without the estimator nothing numbers the packets
+	// and the peer sends no feedback.
 	if cfg.bwe {
-		min, initial, max := cfg.minBitrate, cfg.initialBitrate, cfg.maxBitrate
-		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			// No pacer: medley's queues already bound latency, and a
-			// leaky bucket would hold every packet of every subscriber.
-			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEMinBitrate(min),
-				gcc.SendSideBWEInitialBitrate(initial),
-				gcc.SendSideBWEMaxBitrate(max),
-				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("endpoint: congestion control: %w", err)
-		}
-		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { onBWE(est) })
-		ir.Add(ccf)
+		ir.Add(&bweFactory{min: cfg.minBitrate, initial: cfg.initialBitrate, max: cfg.maxBitrate, onTarget: onTarget, onNew: onBWE})
 	}
 	steps := []struct {
 		name string
 		fn   func() error
 	}{
-		{"TWCC header extension", func() error { return webrtc.ConfigureTWCCHeaderExtensionSender(m, ir) }},
 		{"NACK", func() error { return webrtc.ConfigureNack(m, ir) }},
 		{"RTCP reports", func() error { return webrtc.ConfigureRTCPReports(ir) }},
 		{"stats", func() error { return webrtc.ConfigureStatsInterceptor(ir) }},

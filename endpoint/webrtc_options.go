@@ -278,7 +278,9 @@ func WithSendBitrate(min, initial, max int) Option {
 }
 
 // WithoutBandwidthEstimation turns the send-side bandwidth estimator off:
-// REMB messages from the peer, if any, still become bitrate hints.
+// the packets sent carry no transport-cc sequence numbers, so the peer
+// sends no feedback about them; REMB messages from the peer, if any, still
+// become bitrate hints.
 func WithoutBandwidthEstimation() Option {
 	return func(c *config) error { c.bwe = false; return nil }
 }

@@ -82,8 +82,7 @@ func (r *receiver) upstream(ev element.Event) {
 		if r.kind != element.KindVideo {
 			return
 		}
-		r.ep.plisSent.Add(1)
-		r.ep.writeRTCP(&rtcp.PictureLossIndication{MediaSSRC: ssrc})
+		r.sendPLI(ssrc)
 	case element.BitrateHint:
 		bps := ev.BitsPerSecond
 		if bps <= 0 {
@@ -93,6 +92,26 @@ func (r *receiver) upstream(ev element.Event) {
 		r.ep.writeRTCP(&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(bps), SSRCs: []uint32{ssrc}})
 	}
 }
+
+// sendPLI asks the peer for a keyframe of the track of SSRC ssrc.
+func (r *receiver) sendPLI(ssrc uint32) {
+	r.ep.plisSent.Add(1)
+	r.ep.writeRTCP(&rtcp.PictureLossIndication{MediaSSRC: ssrc})
+}
+
+// When a video track resumes after a gap that retransmission cannot fill
+// in time, the receiver asks the peer for a keyframe itself, at once,
+// rather than leave every subscriber's decoder to notice and ask: a gap of
+// more than gapPackets sequence numbers, or any gap after more than
+// stallInterval without a packet (a network outage: what NACK brings back
+// of it comes too late to show). A packet older than maxRetransmitAge
+// sequence numbers is no retransmission (pion's NACK responders keep 1024
+// packets at most) but a sender that started over.
+const (
+	gapPackets       = 256
+	stallInterval    = 500 * time.Millisecond
+	maxRetransmitAge = 4096
+)
 
 // onTrack binds a remote track to a src pad (its transceiver's, else the
 // first unbound one of its kind, else a new one) and reads it until the
@@ -194,6 +213,9 @@ func (r *receiver) read(track *webrtc.TrackRemote) {
 		extTS   int64
 		base    time.Duration
 		isVideo = r.kind == element.KindVideo
+		// The highest sequence number read and when (video).
+		lastSeq uint16
+		lastAt  time.Time
 	)
 	for {
 		b := pool.Get()
@@ -240,6 +262,21 @@ func (r *receiver) read(track *webrtc.TrackRemote) {
 		}
 		if isVideo && hdr.Marker {
 			b.Flags |= element.FlagEndOfFrame
+		}
+		if isVideo {
+			now := time.Now()
+			d := int16(hdr.SequenceNumber - lastSeq)
+			switch {
+			case first || d < -maxRetransmitAge:
+				// The first packet, or the sender started over.
+				lastSeq, lastAt = hdr.SequenceNumber, now
+			case d > 0:
+				if lost := int(d) - 1; lost > gapPackets || lost > 0 && now.Sub(lastAt) > stallInterval {
+					r.sendPLI(uint32(track.SSRC()))
+				}
+				lastSeq, lastAt = hdr.SequenceNumber, now
+			}
+			// Otherwise a retransmission, filling a gap: nothing moves.
 		}
 		// PTS: the arrival time of the track's first packet on the
 		// endpoint's clock, then the RTP timestamps' progress.

@@ -352,32 +352,24 @@ func (s *sender) sendHint() {
 // reconfigured at every estimator update.
 const hintStep = 10
 
-// audioReserve is the bandwidth the estimate leaves to each audio track
-// before sharing the rest among the video tracks (Opus at its highest
-// usual rate for speech and music).
-const audioReserve = 64_000
-
 // onTargetBitrate shares a new bandwidth estimate among the bound video
-// senders.
+// senders. The estimator counts the video packets only (see
+// bwe.BindLocalStream): the estimate is the video's share already.
 func (e *WebRTC) onTargetBitrate(bps int) {
-	var video []*sender
-	reserve := 0
+	n := 0
 	for _, s := range e.send {
-		if s.bind.Load() == nil {
-			continue
-		}
-		if s.video {
-			video = append(video, s)
-		} else {
-			reserve += audioReserve
+		if s.video && s.bind.Load() != nil {
+			n++
 		}
 	}
-	if len(video) == 0 {
+	if n == 0 {
 		return
 	}
-	share := max(int64(bps-reserve)/int64(len(video)), int64(e.cfg.minBitrate))
-	for _, s := range video {
-		s.share.Store(share)
-		s.sendHint()
+	share := max(int64(bps)/int64(n), int64(e.cfg.minBitrate))
+	for _, s := range e.send {
+		if s.video && s.bind.Load() != nil {
+			s.share.Store(share)
+			s.sendHint()
+		}
 	}
 }
