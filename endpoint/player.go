@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,19 +34,21 @@ import (
 // input lacks, or whose codec medley does not know, is ended at once with
 // a Warning.
 //
-// Samples go out in real time by their timestamps (WithoutPacing: as
-// fast as they are read), with PTS from 0 at the input's start. At the end
-// of the input every pad sends end of stream (an EndOfStream message per
-// pad), unless WithLoop starts it again. An input that cannot be opened
+// Samples go out in real time by their timestamps (a live input's as
+// they arrive, see below; WithoutPacing: as fast as they are read), with
+// PTS from 0 at the input's start. At the end of the input every pad
+// sends end of stream (an EndOfStream message per pad), unless WithLoop
+// starts it again. An input that cannot be opened
 // or breaks is an Error message (the pipeline's, for the player's Run),
 // never a crash; what was read before a break is sent, then end of
-// stream.
+// stream (WithReconnect: a live input is opened again instead).
 //
 // A sample's Data is FFmpeg's packet memory, not a copy (read-only once
 // pushed, as every buffer is; a sink that keeps it past its ChainFunc
 // Refs the buffer or Clones it); the last Unref gives it back. The player
 // reads on a goroutine of its own, up to 128 samples ahead of what it
-// sends from a local file, one from a stream, so that demuxing overlaps
+// sends from a local file, two from a stream, 256 from a live input (so
+// that its arrivals are seen as they happen), so that demuxing overlaps
 // sending.
 //
 // Pause, Resume and Seek control a running player; Position and Duration
@@ -51,8 +56,30 @@ import (
 // the keyframe at or before the target (plus what loops have added), the
 // first of each pad flagged element.FlagDiscont.
 //
-// Not yet: reconnecting a live source, a jitter buffer for live inputs,
-// decoded output.
+// Live inputs. A network input (rtsp://, http://, any URL but file:)
+// opens with little probing: FFmpeg reads for no longer than the jitter
+// buffer (WithJitterBuffer, 200 ms by default) to learn the streams,
+// instead of its 5 s. One of unknown duration (an IP camera, a live
+// stream over HTTP) is live: the player reads it as it comes, stamping
+// each sample's arrival, and sends it within the jitter buffer, rather
+// than by its timestamps from the first sample (which would keep any
+// delay the start or a stall caused). A network input that sends nothing
+// for 5 s fails (FFmpeg's I/O timeout: RTSP's timeout and HTTP's
+// rw_timeout options, which WithInputOptions may change). WithRTSPTransport
+// chooses RTP over TCP or UDP; WithReconnect opens a live input again
+// when it breaks, with backoff, with timestamps that go on forward.
+//
+// Keyframe requests from downstream (a browser's PLI reaching the pad)
+// are counted (PlayerStats.KeyframeRequests) but cannot be honoured: the
+// player sends the input's own packets, whose keyframes are where its
+// encoder put them, and making one would take decoding and encoding
+// again. The next keyframe is the input's next one: a file's within its
+// GOP, a camera's at its own interval. A sink that needs keyframes on
+// demand gets them through a transcoder (connect it with caps of its own,
+// raw or another codec, and the pipeline inserts one), or from an input
+// encoded with short GOPs. Connected to a raw sink (decoded frames:
+// codec.RawVideoCaps, codec.RawAudioCaps), the player's encoded samples
+// go through the decoder the pipeline inserts.
 type Player struct {
 	element.Base
 	url  string
@@ -61,7 +88,8 @@ type Player struct {
 	pool *element.BufferPool
 	done chan struct{}
 
-	duration, position atomic.Int64
+	duration, position     atomic.Int64
+	kfRequests, reconnects atomic.Uint64
 
 	// Control: paused is read by the play loop at each packet; wake
 	// (1 buffered) tells a paused loop to look again; seekc carries Seek
@@ -82,6 +110,33 @@ type seekRequest struct {
 // ErrPlayerDone is what Seek returns once the player has finished.
 var ErrPlayerDone = errors.New("endpoint: player finished")
 
+// ErrPlayerReconnecting is what Seek returns while the player waits to
+// open its input again (WithReconnect).
+var ErrPlayerReconnecting = errors.New("endpoint: player reconnecting")
+
+// PlayerReconnecting reports that a Player (WithReconnect) lost its input,
+// or failed to open it, and tries again after Wait.
+type PlayerReconnecting struct {
+	element.MessageHeader
+	// URL is the input.
+	URL string
+	// Attempt counts the attempts since the input last played, from 1.
+	Attempt int
+	Wait    time.Duration
+	// Err is why: the break (io.EOF for a live input that ended), or the
+	// failure of the attempt before.
+	Err error
+}
+
+// PlayerReconnected reports that a Player opened its input again after
+// Attempts attempts, Downtime after it was lost.
+type PlayerReconnected struct {
+	element.MessageHeader
+	URL      string
+	Attempts int
+	Downtime time.Duration
+}
+
 type playerPad struct {
 	kind   element.Kind
 	pad    *element.Pad
@@ -95,11 +150,12 @@ type playerPad struct {
 	// prev is set.
 	prev, interval time.Duration
 	seen           bool
-	// discont flags the next sample after a seek; needKey drops video
-	// until a keyframe after one.
-	discont, needKey bool
-	sent             atomic.Uint64
-	bad              atomic.Uint64
+	// discont flags the next sample after a seek or a reopening, which
+	// also sends a DiscontEvent before it (discontEvent); needKey drops
+	// video until a keyframe after either.
+	discont, discontEvent, needKey bool
+	sent                           atomic.Uint64
+	bad                            atomic.Uint64
 }
 
 // NewPlayer returns a player named name of url: a file path or any URL
@@ -129,11 +185,20 @@ func NewPlayer(name, url string, opts ...PlayerOption) (*Player, error) {
 			continue
 		}
 		pp := &playerPad{kind: k, stream: -1}
-		pp.pad = element.NewSrcPad(k.String(), element.CapsList{{Kind: k, Format: element.FormatSample}})
+		pp.pad = element.NewSrcPad(k.String(), element.CapsList{{Kind: k, Format: element.FormatSample}},
+			element.WithEventHandler(p.upstream))
 		p.AddPad(pp.pad)
 		p.pads = append(p.pads, pp)
 	}
 	return p, nil
+}
+
+// upstream takes the events sinks send up a pad: it counts keyframe
+// requests, which it cannot honour (see Player).
+func (p *Player) upstream(ev element.Event) {
+	if _, ok := ev.(element.KeyframeRequest); ok {
+		p.kfRequests.Add(1)
+	}
 }
 
 // URL returns what the player plays.
@@ -190,7 +255,8 @@ func (p *Player) Paused() bool { return p.paused.Load() }
 // GOP of d. On a running player it returns once the input has moved (or
 // failed to: an input that cannot seek, such as a live one); before Run
 // it sets where the player starts. It fails for a negative d, a d past a
-// known duration, or a player that has finished (ErrPlayerDone).
+// known duration, a player that has finished (ErrPlayerDone) or waits to
+// open its input again (ErrPlayerReconnecting).
 func (p *Player) Seek(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("endpoint: Player.Seek(%v): negative", d)
@@ -237,11 +303,16 @@ type PlayerStats struct {
 	// AudioSamples and VideoFrames count the samples sent; Malformed
 	// those dropped for a bitstream that could not be converted.
 	AudioSamples, VideoFrames, Malformed uint64
+	// KeyframeRequests counts the keyframe requests that reached the
+	// player's pads (after the pads merged bursts), none of which it can
+	// honour; Reconnects the times it opened its input again
+	// (WithReconnect).
+	KeyframeRequests, Reconnects uint64
 }
 
 // Stats returns the player's counters.
 func (p *Player) Stats() PlayerStats {
-	var s PlayerStats
+	s := PlayerStats{KeyframeRequests: p.kfRequests.Load(), Reconnects: p.reconnects.Load()}
 	for _, pp := range p.pads {
 		if pp.kind == element.KindAudio {
 			s.AudioSamples = pp.sent.Load()
@@ -268,43 +339,232 @@ func (p *Player) Run(ctx context.Context) error {
 }
 
 func (p *Player) run(ctx context.Context) error {
-	d, err := ffmpeg.OpenDemuxer(ctx, p.url, ffmpeg.DemuxerConfig{
-		Format: p.cfg.format, Options: p.cfg.options,
-		ProbeSize: p.cfg.probeSize, AnalyzeDuration: p.cfg.probeTime,
-	})
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	p.duration.Store(int64(d.Duration()))
-	pads := p.choose(d.Streams())
-	if !slices.ContainsFunc(pads, func(pp *playerPad) bool { return pp != nil }) {
-		return errors.New("no audio or video stream medley can send")
-	}
-	p.mu.Lock()
-	at := p.startAt
-	p.mu.Unlock()
-	if at > 0 {
-		if err := d.Seek(at); err != nil {
+	st := &playState{}
+	network := urlScheme(p.url) != "" && urlScheme(p.url) != "file"
+	// attempt counts the attempts since the input last played; broke is
+	// when it was lost.
+	attempt := 0
+	var broke time.Time
+	for {
+		d, pads, err := p.open(ctx, st.sessions == 0)
+		if err == nil {
+			if attempt > 0 {
+				p.reconnects.Add(1)
+				p.Post(&PlayerReconnected{MessageHeader: element.Header(p.Name()), URL: p.url,
+					Attempts: attempt, Downtime: time.Since(broke)})
+			}
+			live := !d.IsFile() && d.Duration() == 0
+			sent := st.sent
+			err = p.session(ctx, d, pads, st, live)
+			_ = d.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if st.sent > sent {
+				attempt = 0 // it played: count again
+			}
+			if err == nil {
+				return nil
+			}
+			if !live || p.cfg.reconnect == nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		} else if p.cfg.reconnect == nil || !network {
 			return err
 		}
-		p.seeked(pads, at)
+		// The input broke, ended live, or could not be opened: try again.
+		if attempt == 0 {
+			broke = time.Now()
+		}
+		rc := p.cfg.reconnect
+		if rc.attempts > 0 && attempt >= rc.attempts {
+			return fmt.Errorf("gave up reconnecting after %d attempts: %w", attempt, err)
+		}
+		wait := rc.initial
+		for range attempt {
+			if wait >= rc.max/2 {
+				wait = rc.max
+				break
+			}
+			wait *= 2
+		}
+		wait = min(wait, rc.max)
+		attempt++
+		p.Post(&PlayerReconnecting{MessageHeader: element.Header(p.Name()), URL: p.url,
+			Attempt: attempt, Wait: wait, Err: err})
+		if !p.sleep(ctx, wait) {
+			return nil
+		}
 	}
-	return p.play(ctx, d, pads)
+}
+
+// A playState is what carries over from one opening of the input to the
+// next: where timestamps are, and how much was sent.
+type playState struct {
+	// sessions counts the openings played (0 during the first).
+	sessions int
+	// offset is added to the input's timestamps: what loops and
+	// reconnections have added. lastEnd is the end of the latest sample of
+	// this round, where a loop goes on from.
+	offset, lastEnd time.Duration
+	// rebase: the next sample, the first after a reopening, sets offset
+	// so that timestamps go on from maxEnd, the end of the latest sample
+	// sent, plus the time since lastSent (live inputs only).
+	rebase   bool
+	maxEnd   time.Duration
+	lastSent time.Time
+	sent     uint64
+}
+
+// open opens the input and chooses its streams.
+func (p *Player) open(ctx context.Context, warn bool) (*ffmpeg.Demuxer, []*playerPad, error) {
+	size, analyze, opts := p.inputOptions()
+	d, err := ffmpeg.OpenDemuxer(ctx, p.url, ffmpeg.DemuxerConfig{
+		Format: p.cfg.format, Options: opts,
+		ProbeSize: size, AnalyzeDuration: analyze,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	p.duration.Store(int64(d.Duration()))
+	pads := p.choose(d.Streams(), warn)
+	if !slices.ContainsFunc(pads, func(pp *playerPad) bool { return pp != nil }) {
+		_ = d.Close()
+		return nil, nil, errors.New("no audio or video stream medley can send")
+	}
+	return d, pads, nil
+}
+
+// Network inputs open with these unless the host says otherwise.
+const (
+	// networkProbeSize bounds the bytes FFmpeg reads to learn the
+	// streams (its default is 5 MB): a live source's bytes come in real
+	// time, so the time bound (the jitter buffer) is what ends probing;
+	// this one bounds a burst.
+	networkProbeSize = 1 << 20
+	// minProbeTime is the least time FFmpeg analyzes a network input for
+	// (a zero jitter buffer still needs a packet or two of each stream).
+	minProbeTime = 100 * time.Millisecond
+	// ioTimeout is how long a network input may send nothing before its
+	// read fails (RTSP's timeout, HTTP's rw_timeout).
+	ioTimeout = 5 * time.Second
+)
+
+// inputOptions returns the probe bounds and the demuxer options to open
+// the input with: for a network input, probing bounded by the jitter
+// buffer and no frame-rate probing (FFmpeg would otherwise read 20
+// frames), the I/O timeout, and for RTSP the transport and the jitter
+// buffer as the RTP reordering delay; the host's options over them.
+// fflags nobuffer is not set: it would make FFmpeg drop the packets read
+// while probing, among them the first keyframe, and the jitter buffer
+// already sends them as soon as the latest is due.
+func (p *Player) inputOptions() (int, time.Duration, map[string]string) {
+	size, analyze := p.cfg.probeSize, p.cfg.probeTime
+	scheme := urlScheme(p.url)
+	if scheme == "" || scheme == "file" {
+		return size, analyze, p.cfg.options
+	}
+	us := func(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) }
+	opts := map[string]string{}
+	if size == 0 && analyze == 0 {
+		size, analyze = networkProbeSize, max(p.cfg.jitter, minProbeTime)
+		opts["fpsprobesize"] = "0"
+	}
+	switch scheme {
+	case "rtsp", "rtsps":
+		opts["timeout"] = us(ioTimeout)
+		opts["max_delay"] = us(p.cfg.jitter)
+		if p.cfg.transport != "" {
+			opts["rtsp_transport"] = p.cfg.transport
+		}
+	case "http", "https":
+		opts["rw_timeout"] = us(ioTimeout)
+	}
+	maps.Copy(opts, p.cfg.options)
+	return size, analyze, opts
+}
+
+// urlScheme returns the scheme of a URL in lower case ("rtsp", "http"),
+// "" for a path.
+func urlScheme(url string) string {
+	i := strings.Index(url, "://")
+	if i <= 0 {
+		return ""
+	}
+	for _, c := range url[:i] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return ""
+		}
+	}
+	return strings.ToLower(url[:i])
+}
+
+// sleep waits d before a reconnection attempt, answering Seek meanwhile
+// (ErrPlayerReconnecting); it returns false when ctx ended.
+func (p *Player) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case req := <-p.seekc:
+			req.err <- ErrPlayerReconnecting
+		case <-p.wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// session plays one opening of the input: from where Seek put it before
+// Run, the first time; after a reopening, flagging each pad's next
+// sample a discontinuity.
+func (p *Player) session(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad, st *playState, live bool) error {
+	defer func() { st.sessions++ }()
+	if st.sessions == 0 {
+		p.mu.Lock()
+		at := p.startAt
+		p.mu.Unlock()
+		if at > 0 {
+			if err := d.Seek(at); err != nil {
+				return err
+			}
+			p.seeked(pads, at)
+		}
+	} else {
+		st.rebase = true
+		for _, pp := range pads {
+			if pp != nil {
+				pp.seen, pp.discont, pp.discontEvent = false, true, true
+				pp.needKey = pp.kind == element.KindVideo
+			}
+		}
+	}
+	return p.play(ctx, d, pads, st, live)
 }
 
 // choose assigns each pad the first stream of its kind with a codec
 // medley knows, fixes its caps, and returns the pads by stream index (nil
-// for a stream not sent).
-func (p *Player) choose(streams []ffmpeg.StreamInfo) []*playerPad {
+// for a stream not sent); warn posts a Warning for each pad left out.
+func (p *Player) choose(streams []ffmpeg.StreamInfo, warn bool) []*playerPad {
 	byStream := make([]*playerPad, len(streams))
 	for _, pp := range p.pads {
+		pp.stream, pp.info, pp.codec, pp.avc, pp.av1 = -1, ffmpeg.StreamInfo{}, codec.Codec{}, nil, false
 		for _, s := range streams {
 			if kindOf(s) != pp.kind {
 				continue
 			}
 			c, ok := codecNamed(s.Codec)
 			if !ok {
+				if !warn {
+					continue
+				}
 				p.Post(&element.Warning{MessageHeader: element.Header(p.Name()), Pad: pp.pad.FullName(),
 					Text: fmt.Sprintf("player: %s stream %d is %s, which medley does not know: skipped", pp.kind, s.Index, s.Codec)})
 				continue
@@ -339,7 +599,7 @@ func (p *Player) choose(streams []ffmpeg.StreamInfo) []*playerPad {
 			}
 			break
 		}
-		if pp.stream < 0 {
+		if pp.stream < 0 && warn {
 			p.Post(&element.Warning{MessageHeader: element.Header(p.Name()), Pad: pp.pad.FullName(),
 				Text: fmt.Sprintf("player: %s has no %s stream medley can send", p.url, pp.kind)})
 		}
@@ -368,11 +628,12 @@ func codecNamed(name string) (codec.Codec, bool) {
 	return codec.Codec{}, false
 }
 
-// play sends what its reader reads until the end (or ctx, or a failure).
-func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad) error {
+// play sends what its reader reads until the end (io.EOF), ctx ends
+// (nil) or the input fails.
+func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad, st *playState, live bool) error {
 	pool := &samplePool{}
 	defer pool.close()
-	r := newReader(d, pads, pool)
+	r := newReader(d, pads, pool, live)
 	rctx, cancel := context.WithCancel(ctx)
 	go r.run(rctx)
 	defer r.stop(cancel)
@@ -386,7 +647,10 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad)
 	}()
 
 	start := d.Start()
-	var offset, lastEnd time.Duration
+	// A file is paced from t0, when the sample due at first was sent;
+	// paced is false until the first sample and after a pause or seek,
+	// which start the clock again. A live input is paced by its arrivals
+	// (see reader.due).
 	var t0 time.Time
 	var first time.Duration
 	var paced bool
@@ -430,14 +694,14 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad)
 			if !errors.Is(it.err, io.EOF) {
 				return it.err
 			}
-			if !p.cfg.loop || lastEnd == 0 {
-				return nil
+			if !p.cfg.loop || st.lastEnd == 0 {
+				return io.EOF
 			}
 			if err := r.Seek(0); err != nil {
 				return fmt.Errorf("loop: %w", err)
 			}
-			offset += lastEnd
-			lastEnd = 0
+			st.offset += st.lastEnd
+			st.lastEnd = 0
 			for _, pp := range pads {
 				if pp != nil {
 					pp.seen = false
@@ -465,7 +729,16 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad)
 			pp.needKey = false
 		}
 		at := pp.info.Time(pts) - start
-		b.PTS = offset + at
+		if st.rebase {
+			// The first sample after a reopening: go on from the latest
+			// sample sent, plus the time the input was away.
+			st.offset = st.maxEnd - at
+			if !st.lastSent.IsZero() {
+				st.offset += time.Since(st.lastSent)
+			}
+			st.lastEnd, st.rebase = 0, false
+		}
+		b.PTS = st.offset + at
 		b.Duration = pp.info.Time(pkt.Duration)
 		if pkt.Keyframe || pp.kind == element.KindAudio {
 			b.Flags |= element.FlagKeyframe
@@ -484,25 +757,34 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad)
 			pp.interval = at - pp.prev
 		}
 		pp.prev, pp.seen = at, true
-		lastEnd = max(lastEnd, at+dur)
+		st.lastEnd = max(st.lastEnd, at+dur)
 		// The due time is read before convert, which may release the
 		// sample (and its packet) for a copy.
 		due := at
 		if pkt.DTS != ffmpeg.NoTimestamp {
 			due = pp.info.Time(pkt.DTS) - start
 		}
+		var liveDue time.Time
+		if live {
+			liveDue = r.due(it.arrived, due, p.cfg.jitter)
+		}
 		if b = p.convert(pp, b); b == nil {
 			continue
 		}
 		if !p.cfg.unpaced {
 			// Pace by decoding time, which only goes forward.
-			due += offset
+			due += st.offset
 			drop := false
 			for {
-				if !paced {
-					t0, first, paced = time.Now(), due, true
+				var wait time.Duration
+				if live {
+					wait = time.Until(liveDue)
+				} else {
+					if !paced {
+						t0, first, paced = time.Now(), due, true
+					}
+					wait = time.Until(t0.Add(due - first))
 				}
-				wait := time.Until(t0.Add(due - first))
 				if wait <= 0 {
 					break
 				}
@@ -534,16 +816,30 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad)
 				if drop {
 					break
 				}
+				if live {
+					break // what was held while paused goes at once
+				}
 			}
 			if drop {
 				b.Unref()
 				continue
 			}
 		}
+		if pp.discontEvent {
+			_ = pp.pad.PushEvent(element.DiscontEvent{})
+			pp.discontEvent = false
+		}
 		p.position.Store(int64(b.PTS))
+		if end := b.PTS + b.Duration; end > st.maxEnd {
+			st.maxEnd = end
+		}
+		if live {
+			st.lastSent = time.Now()
+		}
 		pp.pad.Push(b)
 		b.Unref()
 		pp.sent.Add(1)
+		st.sent++
 		if ctx.Err() != nil {
 			return nil
 		}

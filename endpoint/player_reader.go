@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/medley-go/medley/element"
@@ -23,9 +24,16 @@ import (
 // readBatches batches exist, so the reader is at most
 // readBatches*batchSize samples ahead (1.5 MB of 720p H.264 and AAC at
 // 7.5 Mbit/s; a paced player holds that many of its next samples).
+//
+// From a live input the reader reads on as samples come, liveReadAhead
+// of them ahead at most, stamping each with its arrival: the jitter
+// buffer paces by arrivals, which a reader that waited for the loop would
+// see late. 256 samples are over 3 s of 30 fps video with 48 kHz Opus
+// audio, more than a jitter buffer holds.
 const (
-	batchSize   = 64
-	readBatches = 2
+	batchSize     = 64
+	readBatches   = 2
+	liveReadAhead = 256
 )
 
 // maxFreeSamples bounds the samples a samplePool keeps for reuse: more
@@ -146,16 +154,18 @@ func (sp *samplePool) close() {
 }
 
 // A readItem is a sample, or the error (io.EOF at the end of the input)
-// after which the reader reads no more until a seek.
+// after which the reader reads no more until a seek. arrived is when a
+// live input's sample was read.
 type readItem struct {
-	s   *sample
-	err error
+	s       *sample
+	err     error
+	arrived time.Time
 }
 
 // A readBatch is what the reader hands over at once: samples read in
 // one epoch, the last item possibly an error.
 type readBatch struct {
-	items [batchSize]readItem
+	items []readItem
 	n     int
 	epoch uint64
 }
@@ -182,8 +192,16 @@ type reader struct {
 	// reader drops the other streams' packets at once.
 	pads []*playerPad
 	pool *samplePool
-	// batch is how many samples a batch takes before it goes.
+	// batch is how many samples a batch takes before it goes; stamp
+	// says to stamp each with its arrival (a live input).
 	batch int
+	stamp bool
+	// A live input's arrivals: base is the first sample's (set before it
+	// is handed over, read-only after), start the input's start time;
+	// minTransit the smallest transit seen (see due).
+	base       time.Time
+	start      time.Duration
+	minTransit atomic.Int64
 	// free holds the batches not in use, out those handed over: the loop
 	// gives each back once done with it.
 	free, out chan *readBatch
@@ -202,19 +220,20 @@ type readCmd struct {
 // errReaderStopped: a seek asked of a reader that has stopped.
 var errReaderStopped = errors.New("endpoint: player: reader stopped")
 
-func newReader(d *ffmpeg.Demuxer, pads []*playerPad, pool *samplePool) *reader {
-	r := &reader{
-		d: d, pads: pads, pool: pool, batch: 1,
-		free: make(chan *readBatch, readBatches),
-		out:  make(chan *readBatch, readBatches),
-		cmd:  make(chan readCmd),
-		done: make(chan struct{}),
-	}
-	if d.IsFile() {
+func newReader(d *ffmpeg.Demuxer, pads []*playerPad, pool *samplePool, live bool) *reader {
+	batches := readBatches
+	r := &reader{d: d, pads: pads, pool: pool, batch: 1, stamp: live, start: d.Start(),
+		cmd: make(chan readCmd), done: make(chan struct{})}
+	switch {
+	case d.IsFile():
 		r.batch = batchSize
+	case live:
+		batches = liveReadAhead
 	}
-	for range readBatches {
-		r.free <- &readBatch{}
+	r.free = make(chan *readBatch, batches)
+	r.out = make(chan *readBatch, batches)
+	for range batches {
+		r.free <- &readBatch{items: make([]readItem, r.batch)}
 	}
 	return r
 }
@@ -295,12 +314,65 @@ func (r *reader) fill(bt *readBatch) (failed bool) {
 		if st := s.pkt.Stream; st >= 0 && st < len(r.pads) && r.pads[st] != nil && len(s.pkt.Data) > 0 {
 			s.buf.Data = s.pkt.Data
 			bt.items[bt.n] = readItem{s: s}
+			if r.stamp {
+				now := time.Now()
+				bt.items[bt.n].arrived = now
+				r.arrived(now, r.pads[st], &s.pkt.StreamPacket)
+			}
 			bt.n++
 			continue
 		}
 		s.buf.Unref()
 	}
 	return false
+}
+
+// The jitter buffer of a live input. A sample's transit is its arrival
+// minus its timestamp (both from the first sample's): the network's delay
+// plus a constant. Each sample goes out delay after the earliest its
+// timestamp let it arrive, judged by the smallest transit of all the
+// samples read so far (including those read ahead of it), but never
+// later than delay after it arrived. So samples that arrive bunched go
+// out spaced as their timestamps are; a sample that beats the smallest
+// transit (the network sped up, the source's clock runs fast) lowers it;
+// those that arrive late (a stall, or the burst of what FFmpeg read while
+// probing, once later samples show it late) go at once. The delay a
+// sample gets is at most delay, and is delay once the network is steady.
+
+// jitterReset is how much later than the smallest transit a sample may
+// arrive before the buffer takes its transit as the smallest: a source
+// that jumped back in time, or stalled that long, would otherwise never
+// be smoothed again.
+const jitterReset = 2 * time.Second
+
+// arrived takes the arrival of a sample into the smallest transit.
+func (r *reader) arrived(now time.Time, pp *playerPad, pkt *ffmpeg.StreamPacket) {
+	ts := pkt.DTS
+	if ts == ffmpeg.NoTimestamp {
+		ts = pkt.PTS
+	}
+	if ts == ffmpeg.NoTimestamp {
+		return
+	}
+	if r.base.IsZero() {
+		r.base = now
+		r.minTransit.Store(int64(now.Sub(r.base) - (pp.info.Time(ts) - r.start)))
+		return
+	}
+	transit := int64(now.Sub(r.base) - (pp.info.Time(ts) - r.start))
+	if m := r.minTransit.Load(); transit < m || transit > m+int64(jitterReset) {
+		r.minTransit.Store(transit)
+	}
+}
+
+// due returns when the loop is to send a live sample of timestamp ts
+// (from the input's start) that arrived at arrived.
+func (r *reader) due(arrived time.Time, ts, delay time.Duration) time.Time {
+	early := r.base.Add(ts + time.Duration(r.minTransit.Load()))
+	if early.After(arrived) {
+		early = arrived
+	}
+	return early.Add(delay)
 }
 
 // seek serves a seek command; it reports whether the demuxer moved.
