@@ -193,5 +193,18 @@
 // element.Error, never a crash. Pause, Resume and Seek (which lands on the
 // keyframe at or before the target and flags the next samples
 // FlagDiscont) control it; Position and Duration tell where it is.
-// Reconnection with backoff and live-source jitter buffering are to come.
+// Connected to raw sinks, its pads get decoders from the pipeline.
+//
+// Network inputs open with light probing (the jitter buffer's length) and a
+// 5 s I/O timeout; a live one (of unknown duration: RTSP cameras, live
+// HTTP) is paced by a jitter buffer (WithJitterBuffer, 200 ms by default)
+// rather than by its timestamps, so a probing burst or a stall is caught
+// up rather than kept as delay. WithRTSPTransport picks TCP, UDP or HTTP
+// tunnelling. WithReconnect reopens a network input that cannot be opened
+// or a live one that breaks, with exponential backoff
+// (PlayerReconnecting, PlayerReconnected); the first sample after it is a
+// keyframe flagged FlagDiscont and timestamps go on forward. Keyframe
+// requests from downstream are counted but cannot be honoured without
+// re-encoding: connect through a transcoder, or use inputs with a short
+// GOP, where a receiver must recover from loss quickly.
 package endpoint
