@@ -66,7 +66,9 @@ const lateWindow = 128
 // to that packet's PTS (so that streams that start at different times keep
 // their offset, as a receiving endpoint stamps them on one clock),
 // Duration when the payload tells it (audio), FlagKeyframe on keyframes and
-// FlagDiscont on the first sample after a loss.
+// FlagDiscont on the first sample after a loss. An
+// element.SenderClockEvent goes on with the samples, its PTS on their
+// timeline (shifted as they are when the source changes).
 //
 // It expects packets in order (a jitter buffer, if any, sits upstream). A
 // sequence gap drops the frame it damages: a frame is emitted only when
@@ -104,6 +106,11 @@ type Depayloader struct {
 	needStart bool // the next frame must prove it starts with its first packet
 	waitKey   bool // video: drop frames until a keyframe
 	discont   bool // flag the next sample FlagDiscont
+
+	// clockShift is what the depayloader adds to the PTS of the packets of
+	// the current source: 0 for the first source, the jump to its own
+	// timeline for a later one. SenderClockEvents are shifted as much.
+	clockShift time.Duration
 
 	frames, dropped, lost, late, kfRequests atomic.Uint64
 }
@@ -200,7 +207,7 @@ func (d *Depayloader) Stats() DepayloaderStats {
 }
 
 func (d *Depayloader) sinkEvent(ev element.Event) {
-	switch ev.(type) {
+	switch e := ev.(type) {
 	case element.CapsEvent:
 		// The src pad's caps are fixed; the pipeline renegotiates when the
 		// codec changes.
@@ -215,6 +222,11 @@ func (d *Depayloader) sinkEvent(ev element.Event) {
 			d.dropped.Add(1)
 		}
 		_ = d.src.PushEvent(ev)
+	case element.SenderClockEvent:
+		// The PTS of the samples follow those of the packets, but for
+		// the jump at a change of source.
+		e.PTS += d.clockShift
+		_ = d.src.PushEvent(e)
 	default:
 		_ = d.src.PushEvent(ev)
 	}
@@ -230,6 +242,7 @@ func (d *Depayloader) chain(b *element.Buffer) error {
 		// A new source (a sender restarted, a switch upstream): its
 		// numbering starts afresh, the PTS goes on from the last one.
 		d.ssrc, d.lastTS = b.RTP.SSRC, ts
+		d.clockShift = d.basePTS + d.ticksToDuration(d.ext) - b.PTS
 		d.loss()
 	default:
 		if gap := seq - d.lastSeq - 1; gap != 0 {

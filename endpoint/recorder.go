@@ -18,6 +18,18 @@ import (
 // ErrRecorderStopped: Pause or Resume after the recording stopped.
 var ErrRecorderStopped = errors.New("endpoint: recorder stopped")
 
+// maxClockShift bounds how far the sender clocks may move a track against
+// the others: clocks further apart than that are taken for two senders'
+// (or a wrong one), and the tracks are left where their PTS place them.
+const maxClockShift = 5 * time.Second
+
+// clockAgree is how close two sender clocks of a track must be to
+// confirm each other. A sender report dates an RTP timestamp to within a
+// millisecond when it comes from the capture clock, but some senders
+// date the packet last sent instead (GStreamer's rtpbin by default), whose
+// early reports can be off by the encoder's start-up.
+const clockAgree = 5 * time.Millisecond
+
 // maxHeld bounds the buffers a Recorder holds per track while it waits for
 // its other tracks or a keyframe: 2 s of 50 audio packets, or of 30 video
 // frames, and more, for media that arrives faster than real time.
@@ -47,17 +59,40 @@ const maxHeld = 1024
 // file starts at the video keyframe (audio before it is dropped) or, with
 // no video, at the first audio sample.
 //
+// With two tracks, once both have media the recorder also waits, for
+// WithSyncWait (1.5 s by default), for the sender clock of each to settle
+// (see Timing) before it starts the file; media faster than real time
+// ends the wait once what is held spans it, as does the hold limit.
+// Sources that send no sender clocks (a Player, an application's) are
+// recorded as before, only that much later.
+//
 // # Timing
 //
-// Tracks are placed by their buffers' PTS, and the recorder assumes the
-// tracks' PTS come from one clock: a track that starts late or has a gap
-// is placed at its time, not squeezed. Today package codec's depayloader
-// counts each stream's PTS from its own first RTP packet, so tracks are
-// aligned at their first packets; mapping RTP timestamps through RTCP
-// sender reports, which a WebRTC peer's tracks need to line up exactly,
-// is for later. The PTS drive the file, not the wall clock: media pushed
-// faster than real time records as fast. Video samples carry no DTS (no
-// B-frames, as from WebRTC).
+// Tracks are placed by their buffers' PTS: a track that starts late or
+// has a gap is placed at its time, not squeezed. A receiving endpoint
+// stamps a stream's PTS with the arrival of its first packet plus the
+// progress of its RTP timestamps (package codec's depayloader keeps
+// that), so by PTS alone two tracks line up at their first packets' arrival,
+// off by however far apart those were from their capture. The sender's
+// clock corrects that: a track's element.SenderClockEvent (which the RTP
+// endpoint pushes for each RTCP sender report) ties one of its PTS to the
+// capture time on the sender's wall clock, which the sender's tracks
+// share. When every track in the file has one at the start, each track is
+// moved by how much its PTS-to-capture offset differs from the reference
+// track's (the video, if there is one) so that what was captured at the
+// same time lands at the same file time (RecorderStats.AudioShift says by
+// how much the audio moved). A track without one leaves the tracks as
+// their PTS place them, with an element.Warning. A track's clock has
+// settled when two sender clocks in a row agree within 5 ms (some senders'
+// first reports are off: GStreamer's rtpbin dates the packet last sent,
+// late while its encoder starts); when the wait ends before that, its
+// latest counts. The clocks decide once, at the start: later ones are
+// ignored, even if they disagree (a source that restarted), so that a
+// file never jumps.
+//
+// The PTS drive the file, not the wall clock: media pushed faster than
+// real time records as fast. Video samples carry no DTS (no B-frames, as
+// from WebRTC).
 //
 // # Control
 //
@@ -106,6 +141,12 @@ type Recorder struct {
 	doneNow  bool
 	finished bool
 
+	// Sender clocks: clockWait, holding for them since the latest held
+	// PTS was clockFrom; clocked, the tracks are lined up by them.
+	clockWait bool
+	clockFrom time.Duration
+	clocked   bool
+
 	bytes atomic.Int64
 }
 
@@ -125,6 +166,14 @@ type recTrack struct {
 	eos      bool
 	full     bool // reached the maximum duration
 	mismatch bool // the caps changed to a codec the file's stream cannot take
+	// Sender clock: clock says offset, the capture time on the sender's
+	// wall clock (Unix time) less the PTS, came (the latest
+	// SenderClockEvent's); settled, two in a row agreed; shift moves the
+	// track's PTS in the file, fixed at the start.
+	clock   bool
+	settled bool
+	offset  time.Duration
+	shift   time.Duration
 
 	written, dropped atomic.Uint64
 }
@@ -218,12 +267,22 @@ type RecorderStats struct {
 	// those dropped (before a keyframe, while paused, over the hold
 	// limit, before the start).
 	AudioSamples, VideoFrames, Dropped uint64
+	// SenderClock says the tracks were lined up by their sender's clock
+	// (see Recorder); AudioShift is how much later in the file than its
+	// PTS said the audio went for that (negative: earlier), 0 if not.
+	SenderClock bool
+	AudioShift  time.Duration
 }
 
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
-	s := RecorderStats{State: r.state, Duration: r.end}
+	s := RecorderStats{State: r.state, Duration: r.end, SenderClock: r.clocked}
+	for _, t := range r.tracks {
+		if t.kind == element.KindAudio {
+			s.AudioShift = t.shift
+		}
+	}
 	r.mu.Unlock()
 	s.Bytes = r.bytes.Load()
 	for _, t := range r.tracks {
@@ -314,7 +373,108 @@ func (r *Recorder) event(t *recTrack, ev element.Event) {
 	case element.EOSEvent:
 		t.eos = true
 		r.checkEOS()
+	case element.SenderClockEvent:
+		r.senderClock(t, e)
 	}
+}
+
+// senderClock takes a sender clock of track t, until the file starts:
+// the latest counts, and settles the track's clock when it agrees with the
+// one before. The wait for the clocks ends when every track's has settled.
+func (r *Recorder) senderClock(t *recTrack, e element.SenderClockEvent) {
+	if r.started || e.NTP.IsZero() {
+		return
+	}
+	off := time.Duration(e.NTP.UnixNano()) - e.PTS
+	if t.clock && off-t.offset <= clockAgree && t.offset-off <= clockAgree {
+		t.settled = true
+	}
+	t.clock, t.offset = true, off
+	if r.clockWait && !r.synced && r.state == RecorderWaiting && r.clocksSettled() {
+		r.sync()
+	}
+}
+
+// waitForClocks reports whether the recorder, every track ready at the
+// start, holds them on for their sender clocks: for WithSyncWait by the
+// wall clock (a timer) or by the media held, and not beyond the hold
+// limit.
+func (r *Recorder) waitForClocks() bool {
+	if r.started || r.cfg.syncWait <= 0 || r.clocksSettled() {
+		return false
+	}
+	var last time.Duration
+	for _, t := range r.tracks {
+		if n := len(t.held); n > 0 {
+			last = max(last, t.held[n-1].PTS)
+			if n >= maxHeld {
+				return false
+			}
+		}
+	}
+	if !r.clockWait {
+		r.clockWait, r.clockFrom = true, last
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+		r.gen++
+		gen := r.gen
+		r.timer = time.AfterFunc(r.cfg.syncWait, func() { r.trackWaitOver(gen) })
+		return true
+	}
+	return last-r.clockFrom < r.cfg.syncWait
+}
+
+// clocksSettled reports whether the ready tracks need no more sender
+// clocks: each has a settled one, or there is only one track.
+func (r *Recorder) clocksSettled() bool {
+	n, settled := 0, true
+	for _, t := range r.tracks {
+		if t.ready {
+			n++
+			settled = settled && t.settled
+		}
+	}
+	return n < 2 || settled
+}
+
+// lineUp sets the tracks' shifts from their sender clocks as the file
+// starts, when every track in it has one (else it warns of those without,
+// if another has one).
+func (r *Recorder) lineUp() {
+	r.clockWait = false
+	var in []*recTrack
+	var ref *recTrack
+	for _, t := range r.tracks {
+		if t.stream < 0 {
+			continue
+		}
+		in = append(in, t)
+		if t.clock && (ref == nil || t.kind == element.KindVideo) {
+			ref = t
+		}
+	}
+	if len(in) < 2 || ref == nil {
+		return
+	}
+	for _, t := range in {
+		if !t.clock {
+			r.post(&element.Warning{MessageHeader: r.header(), Pad: t.pad.FullName(),
+				Text: fmt.Sprintf("recorder: the %s track had no sender clock (RTCP sender report) within %v: the tracks are lined up by their arrival, not their capture",
+					t.kind, r.cfg.syncWait)})
+			return
+		}
+		if d := t.offset - ref.offset; d > maxClockShift || d < -maxClockShift {
+			r.post(&element.Warning{MessageHeader: r.header(), Pad: t.pad.FullName(),
+				Text: fmt.Sprintf("recorder: the %s track's sender clock is %v from the %s track's: not one sender's; the tracks are lined up by their arrival",
+					t.kind, d, ref.kind)})
+			return
+		}
+	}
+	for _, t := range in {
+		t.shift = t.offset - ref.offset
+	}
+	r.clocked = true
 }
 
 // hold keeps a buffer while the recorder waits for its tracks (at the
@@ -335,6 +495,9 @@ func (r *Recorder) hold(t *recTrack, b *element.Buffer) {
 	t.held = append(t.held, b.Ref())
 	switch {
 	case r.allReady():
+		if r.waitForClocks() {
+			return
+		}
 	case len(t.held) >= maxHeld:
 		// Media comes much faster than real time and a track lags
 		// behind: record without it rather than lose the start.
@@ -429,14 +592,15 @@ func (r *Recorder) sync() {
 			r.finish(StopError, err)
 			return
 		}
+		r.lineUp()
 	}
 	// The sync point: the video keyframe, or the earliest audio.
-	at := ready[0].first
+	at := ready[0].first + ready[0].shift
 	for _, t := range ready {
-		at = min(at, t.first)
+		at = min(at, t.first+t.shift)
 	}
 	if r.video != nil && r.video.ready {
-		at = r.video.first
+		at = r.video.first + r.video.shift
 	}
 	r.base = at - r.end
 	r.synced = true
@@ -465,10 +629,10 @@ func (r *Recorder) sync() {
 		}
 		t.held, t.ready = t.held[:0], false
 	}
-	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(a.b.PTS, b.b.PTS) })
+	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(a.b.PTS+a.t.shift, b.b.PTS+b.t.shift) })
 	for _, it := range items {
 		switch {
-		case r.state != RecorderRecording, it.b.PTS < at, it.t.stream < 0:
+		case r.state != RecorderRecording, it.b.PTS+it.t.shift < at, it.t.stream < 0:
 			it.t.dropped.Add(1)
 		default:
 			r.write(it.t, it.b)
@@ -532,7 +696,7 @@ func (r *Recorder) write(t *recTrack, b *element.Buffer) {
 		}
 		t.waitKey = false
 	}
-	at := b.PTS - r.base
+	at := b.PTS + t.shift - r.base
 	if at < 0 {
 		t.dropped.Add(1)
 		return
@@ -619,6 +783,7 @@ func (r *Recorder) releaseHeld() {
 		r.timer = nil
 	}
 	r.gen++
+	r.clockWait = false
 }
 
 // Pause stops writing until Resume; what arrives meanwhile is dropped.

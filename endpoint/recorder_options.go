@@ -18,6 +18,7 @@ type recorderConfig struct {
 	profileSet   bool
 	baseDir      string
 	trackWait    time.Duration
+	syncWait     time.Duration
 	maxDuration  time.Duration
 	maxSize      int64
 	queueSize    int
@@ -31,6 +32,11 @@ const (
 	// DefaultTrackWait is how long a Recorder waits for its other tracks
 	// once one has media, before it records without them.
 	DefaultTrackWait = 2 * time.Second
+	// DefaultSyncWait is how long a Recorder whose tracks all have media
+	// waits for each one's sender clock (RTCP sender reports, in
+	// element.SenderClockEvents) to settle before it starts the file:
+	// senders report about once a second.
+	DefaultSyncWait = 1500 * time.Millisecond
 	// DefaultFragmentDuration bounds the media the container holds in
 	// memory (Matroska cluster, MP4 fragment): what a crash loses at most.
 	DefaultFragmentDuration = time.Second
@@ -44,6 +50,7 @@ const (
 func defaultRecorderConfig() recorderConfig {
 	return recorderConfig{
 		trackWait:   DefaultTrackWait,
+		syncWait:    DefaultSyncWait,
 		queueSize:   DefaultRecorderQueue,
 		queuePolicy: element.Live,
 		fragment:    DefaultFragmentDuration,
@@ -88,6 +95,23 @@ func WithTrackWait(d time.Duration) RecorderOption {
 			return fmt.Errorf("endpoint: WithTrackWait(%v): must be positive", d)
 		}
 		c.trackWait = d
+		return nil
+	}
+}
+
+// WithSyncWait sets how long, once every track has media, the recorder
+// waits for the sender clock (element.SenderClockEvent) of each to settle
+// before it starts the file (default DefaultSyncWait), so as to line the
+// tracks up by their capture times (see Recorder). Media faster than real
+// time ends the wait once what is held spans d. 0 starts the file at
+// once, the tracks then lined up by their sender clocks only if each
+// already has one.
+func WithSyncWait(d time.Duration) RecorderOption {
+	return func(c *recorderConfig) error {
+		if d < 0 {
+			return fmt.Errorf("endpoint: WithSyncWait(%v): must not be negative", d)
+		}
+		c.syncWait = d
 		return nil
 	}
 }

@@ -53,7 +53,12 @@ import (
 //     from, and an SDES CNAME (the endpoint's name);
 //   - the peer's SR and RR feed Stats (its view of what the endpoint
 //     sends, the round trip time) and RemoteSenderReport (the NTP/RTP
-//     timestamp mapping of what it sends, for lip sync);
+//     timestamp mapping of what it sends);
+//   - each SR of the peer's source also goes down the section's src pad
+//     as an element.SenderClockEvent (after the next packet, once the
+//     stream has started): the PTS of its RTP timestamp, on the packets'
+//     own timeline, and its NTP time, by which a Recorder lines up the
+//     peer's audio and video (lip sync);
 //
 // other RTCP is read and ignored.
 type RTP struct {
@@ -145,6 +150,8 @@ type rtpStream struct {
 	lastSource      *rtpSource // the source heard from last
 	lastSR          RTPSenderReport
 	haveLastSR      bool
+	srPending       atomic.Bool   // an SR came: push its SenderClockEvent
+	senderClocks    atomic.Uint64 // SenderClockEvents pushed
 	reportsReceived uint64
 	peerReports     uint64
 	peerLost        int64
@@ -763,10 +770,7 @@ func (s *rtpStream) readRTP() {
 		lastPT  = -1
 		cur     rtpPT
 		isVideo = s.kind == element.KindVideo
-		first   = true
-		lastTS  uint32
-		extTS   int64
-		base    time.Duration
+		tl      rtpTimeline
 		scratch = make([]byte, receiveBufferSize)
 	)
 	for {
@@ -833,19 +837,32 @@ func (s *rtpStream) readRTP() {
 		if isVideo && hdr.Marker {
 			b.Flags |= element.FlagEndOfFrame
 		}
-		if first {
-			first, base, lastTS = false, time.Since(s.ep.epoch), hdr.Timestamp
-		}
-		extTS += int64(int32(hdr.Timestamp - lastTS))
-		lastTS = hdr.Timestamp
-		if cur.caps.ClockRate > 0 {
-			b.PTS = base + time.Duration(float64(extTS)/float64(cur.caps.ClockRate)*float64(time.Second))
-		}
+		b.PTS = tl.Next(hdr.Timestamp, cur.caps.ClockRate, s.ep.epoch)
 		s.received.Add(1)
 		s.remoteSSRC.Store(hdr.SSRC)
 		s.countReceived(&hdr, cur.caps.ClockRate)
 		s.src.Push(b)
 		b.Unref()
+		if s.srPending.Load() {
+			s.pushSenderClock(&tl, hdr.SSRC, cur.caps.ClockRate)
+		}
+	}
+}
+
+// pushSenderClock pushes the element.SenderClockEvent of the peer's last
+// sender report on the src pad, on the read goroutine (after a packet, so
+// that the stream has started and an element that follows the PTS of the
+// packets, a depayloader, has seen the one before): the report's RTP
+// timestamp dated by the packets' own PTS formula. A report about another
+// SSRC than the packets' is skipped.
+func (s *rtpStream) pushSenderClock(tl *rtpTimeline, ssrc, rate uint32) {
+	s.srPending.Store(false)
+	s.recvMu.Lock()
+	sr := s.lastSR
+	s.recvMu.Unlock()
+	if ev, ok := senderClockEvent(tl, ssrc, rate, sr); ok {
+		_ = s.src.PushEvent(ev)
+		s.senderClocks.Add(1)
 	}
 }
 

@@ -114,6 +114,11 @@ type RTPStreamStats struct {
 	PeerFractionLost float64
 	PeerJitter       time.Duration
 	RoundTripTime    time.Duration
+
+	// SenderClocks counts the element.SenderClockEvents pushed on the
+	// section's src pad, one for each of the peer's sender reports once
+	// its stream has started.
+	SenderClocks uint64
 }
 
 // rtpSource is the reception state of one remote SSRC (RFC 3550, appendix
@@ -336,6 +341,7 @@ func (s *rtpStream) processReports(pkts []rtcp.Packet, now time.Time) {
 			s.lastSR = RTPSenderReport{SSRC: p.SSRC, NTPTime: p.NTPTime, Wallclock: fromNTP(p.NTPTime),
 				RTPTime: p.RTPTime, ClockRate: clockRate, PacketCount: p.PacketCount, OctetCount: p.OctetCount, Received: now}
 			s.haveLastSR = true
+			s.srPending.Store(true)
 			blocks = p.Reports
 		case *rtcp.ReceiverReport:
 			s.reportsReceived++
@@ -399,7 +405,7 @@ func (s *rtpStream) sendClockRate() uint32 {
 
 // streamStats returns the section's RTCP statistics.
 func (s *rtpStream) streamStats() RTPStreamStats {
-	st := RTPStreamStats{SSRC: s.ssrc, ReportsSent: s.reportsSent.Load()}
+	st := RTPStreamStats{SSRC: s.ssrc, ReportsSent: s.reportsSent.Load(), SenderClocks: s.senderClocks.Load()}
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	st.ReportsReceived = s.reportsReceived
