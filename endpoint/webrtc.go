@@ -97,6 +97,7 @@ type WebRTC struct {
 	settleMu sync.Mutex
 
 	plisSent, plisReceived atomic.Uint64
+	senderClocks           atomic.Uint64
 	warnedCodec            atomic.Bool
 }
 
@@ -618,11 +619,14 @@ type WebRTCStats struct {
 	// BitrateEstimate is the send-side bandwidth estimate in bits per
 	// second (0 without estimator).
 	BitrateEstimate int
+	// SenderClocks counts the element.SenderClockEvents pushed on the src
+	// pads, one per RTCP sender report of a track (for lip sync).
+	SenderClocks uint64
 }
 
 // Stats returns the endpoint's counters; RTCStats has pion's.
 func (e *WebRTC) Stats() WebRTCStats {
-	s := WebRTCStats{PLIsSent: e.plisSent.Load(), PLIsReceived: e.plisReceived.Load()}
+	s := WebRTCStats{PLIsSent: e.plisSent.Load(), PLIsReceived: e.plisReceived.Load(), SenderClocks: e.senderClocks.Load()}
 	for _, sd := range e.send {
 		s.SinkDrops += sd.drops.Load()
 	}

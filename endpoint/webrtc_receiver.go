@@ -31,6 +31,23 @@ type receiver struct {
 	// ssrc is the SSRC of the track being read, the target of PLI and
 	// REMB; 0 while there is none.
 	ssrc atomic.Uint32
+	// sr is the peer's last sender report about the track, from the RTCP
+	// reading goroutine; srPending says the read goroutine has yet to
+	// push its element.SenderClockEvent (after its next packet, on the one
+	// goroutine that pushes on the pad).
+	sr        atomic.Pointer[RTPSenderReport]
+	srPending atomic.Bool
+}
+
+// takeRTCP keeps the sender reports among pkts that are about ssrc.
+func (r *receiver) takeRTCP(pkts []rtcp.Packet, ssrc uint32) {
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+			r.sr.Store(&RTPSenderReport{SSRC: sr.SSRC, NTPTime: sr.NTPTime, Wallclock: fromNTP(sr.NTPTime),
+				RTPTime: sr.RTPTime, PacketCount: sr.PacketCount, OctetCount: sr.OctetCount, Received: time.Now()})
+			r.srPending.Store(true)
+		}
+	}
 }
 
 func newReceiver(e *WebRTC, k element.Kind, name string, tr *webrtc.RTPTransceiver) *receiver {
@@ -130,17 +147,22 @@ func (e *WebRTC) onTrack(track *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 		return
 	}
 	rid := track.RID()
+	ssrc := uint32(track.SSRC())
 	e.spawn(func() {
 		for {
-			var err error
+			var (
+				pkts []rtcp.Packet
+				err  error
+			)
 			if rid == "" {
-				_, _, err = rr.ReadRTCP()
+				pkts, _, err = rr.ReadRTCP()
 			} else {
-				_, _, err = rr.ReadSimulcastRTCP(rid)
+				pkts, _, err = rr.ReadSimulcastRTCP(rid)
 			}
 			if err != nil {
 				return
 			}
+			r.takeRTCP(pkts, ssrc)
 		}
 	})
 	r.read(track)
@@ -206,12 +228,10 @@ func (r *receiver) read(track *webrtc.TrackRemote) {
 	var (
 		hdr     rtp.Header
 		cd      codec.Codec
-		clock   float64
+		clock   uint32
 		lastPT  = -1
 		first   = true
-		lastTS  uint32
-		extTS   int64
-		base    time.Duration
+		tl      rtpTimeline
 		isVideo = r.kind == element.KindVideo
 		// The highest sequence number read and when (video).
 		lastSeq uint16
@@ -251,7 +271,7 @@ func (r *receiver) read(track *webrtc.TrackRemote) {
 			if err := r.pad.SetCaps(caps); err != nil {
 				r.ep.PostError(err)
 			}
-			cd, clock = c, float64(caps.ClockRate)
+			cd, clock = c, caps.ClockRate
 			r.ssrc.Store(uint32(track.SSRC()))
 		}
 		b.SetRTPHeader(&hdr)
@@ -280,16 +300,16 @@ func (r *receiver) read(track *webrtc.TrackRemote) {
 		}
 		// PTS: the arrival time of the track's first packet on the
 		// endpoint's clock, then the RTP timestamps' progress.
-		if first {
-			first, base, lastTS = false, time.Since(r.ep.epoch), hdr.Timestamp
-		}
-		extTS += int64(int32(hdr.Timestamp - lastTS))
-		lastTS = hdr.Timestamp
-		if clock > 0 {
-			b.PTS = base + time.Duration(float64(extTS)/clock*float64(time.Second))
-		}
+		first = false
+		b.PTS = tl.Next(hdr.Timestamp, clock, r.ep.epoch)
 		r.pad.Push(b)
 		b.Unref()
+		if r.srPending.Load() && r.srPending.CompareAndSwap(true, false) {
+			if ev, ok := senderClockEvent(&tl, uint32(track.SSRC()), clock, *r.sr.Load()); ok {
+				_ = r.pad.PushEvent(ev)
+				r.ep.senderClocks.Add(1)
+			}
+		}
 	}
 }
 
