@@ -185,11 +185,11 @@ func run(ctx context.Context, w io.Writer, o options, ready func(url string)) er
 		if err != nil {
 			return nil, err
 		}
-		b := &playback{p: p, ep: ep, pl: pl}
-		starts.Store(ep.Name(), b.start)
+		b := demo.NewPlayback(p, ep, pl)
+		starts.Store(ep.Name(), b.Start)
 		leave := func() {
 			starts.Delete(ep.Name())
-			b.leave()
+			b.Leave()
 		}
 		return leave, p.Add(ep)
 	}, endpoint.WithEndpointOptions(epOpts...), endpoint.WithEndpointNames("play"))
@@ -203,44 +203,4 @@ func run(ctx context.Context, w io.Writer, o options, ready func(url string)) er
 	mux.Handle("/play", signalling)
 	mux.Handle("/play/", signalling)
 	return demo.Serve(ctx, o.Addr, mux, ready)
-}
-
-// playback is a player waiting for its endpoint, then playing into it.
-type playback struct {
-	p  *pipeline.Pipeline
-	ep *endpoint.WebRTC
-	pl *endpoint.Player
-
-	mu            sync.Mutex
-	started, left bool
-}
-
-// start puts the player in the pipeline, connected to the endpoint: it
-// opens the input and plays it from its start.
-func (b *playback) start() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.started || b.left {
-		return
-	}
-	b.started = true
-	err := b.p.Add(b.pl)
-	if err == nil {
-		err = b.p.Connect(b.pl, b.ep, element.KindAudio|element.KindVideo)
-	}
-	if err != nil {
-		b.p.Post(&element.Error{MessageHeader: element.Header(b.pl.Name()), Err: fmt.Errorf("start playing %s: %w", b.pl.URL(), err)})
-	}
-}
-
-// leave takes the player (if it started) and the endpoint out of the
-// pipeline.
-func (b *playback) leave() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.left = true
-	if b.started {
-		_ = b.p.Remove(b.pl)
-	}
-	_ = b.p.Remove(b.ep)
 }

@@ -502,53 +502,15 @@ func (s *server) joinPlayback(path string, ep *endpoint.WebRTC) (func(), error) 
 	if err != nil {
 		return nil, err
 	}
-	b := &playback{p: s.p, ep: ep, pl: pl}
+	b := demo.NewPlayback(s.p, ep, pl)
 	s.mu.Lock()
-	s.starts[ep.Name()] = b.start
+	s.starts[ep.Name()] = b.Start
 	s.mu.Unlock()
 	leave := func() {
 		s.mu.Lock()
 		delete(s.starts, ep.Name())
 		s.mu.Unlock()
-		b.leave()
+		b.Leave()
 	}
 	return leave, s.p.Add(ep)
-}
-
-// playback is a player waiting for its endpoint, then playing into it.
-type playback struct {
-	p  *pipeline.Pipeline
-	ep *endpoint.WebRTC
-	pl *endpoint.Player
-
-	mu            sync.Mutex
-	started, left bool
-}
-
-// start puts the player in the pipeline, connected to the endpoint: it
-// opens the file and plays it from its start.
-func (b *playback) start() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.started || b.left {
-		return
-	}
-	b.started = true
-	err := b.p.Add(b.pl)
-	if err == nil {
-		err = b.p.Connect(b.pl, b.ep, element.KindAudio|element.KindVideo)
-	}
-	if err != nil {
-		b.p.Post(&element.Error{MessageHeader: element.Header(b.pl.Name()), Err: fmt.Errorf("start playing %s: %w", b.pl.URL(), err)})
-	}
-}
-
-func (b *playback) leave() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.left = true
-	if b.started {
-		_ = b.p.Remove(b.pl)
-	}
-	_ = b.p.Remove(b.ep)
 }
