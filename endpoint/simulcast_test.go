@@ -278,49 +278,8 @@ func TestSimulcastSelectorFromPeer(t *testing.T) {
 	require.NoError(t, p.Start(ctx))
 	defer func() { require.NoError(t, p.Close()) }()
 
-	m := &webrtc.MediaEngine{}
-	require.NoError(t, m.RegisterDefaultCodecs())
-	ir := &interceptor.Registry{}
-	require.NoError(t, webrtc.RegisterDefaultInterceptors(m, ir))
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(loopbackSettings())).NewPeerConnection(webrtc.Configuration{})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, pc.GracefulClose()) }()
-	var tracks []*webrtc.TrackLocalStaticRTP
-	for _, rid := range []string{"h", "l"} {
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "sim", webrtc.WithRTPStreamID(rid))
-		require.NoError(t, err)
-		tracks = append(tracks, tr)
-	}
-	snd, err := pc.AddTrack(tracks[0])
-	require.NoError(t, err)
-	require.NoError(t, snd.AddEncoding(tracks[1]))
-	go func() {
-		for {
-			if _, _, err := snd.ReadRTCP(); err != nil {
-				return
-			}
-		}
-	}()
-	o, err := pc.CreateOffer(nil)
-	require.NoError(t, err)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	require.NoError(t, pc.SetLocalDescription(o))
-	<-gathered
-	answer, err := ep.ProcessOffer(ctx, pc.LocalDescription().SDP)
-	require.NoError(t, err)
-	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
-	var midID, ridID uint8
-	for _, h := range snd.GetParameters().HeaderExtensions {
-		switch h.URI {
-		case sdp.SDESMidURI:
-			midID = uint8(h.ID)
-		case sdp.SDESRTPStreamIDURI:
-			ridID = uint8(h.ID)
-		}
-	}
-	require.NotZero(t, midID)
-	require.NotZero(t, ridID)
-	mid := pc.GetTransceivers()[0].Mid()
+	sp := newSimulcastPeer(ctx, t, ep, "h", "l")
+	tracks := sp.layers
 
 	// Send both layers at 30 fps, looping over the samples (each loop
 	// starts on a keyframe), until ctx ends.
@@ -341,9 +300,7 @@ func TestSimulcastSelectorFromPeer(t *testing.T) {
 			for _, tr := range tracks {
 				s := layers[tr.RID()]
 				for _, pkt := range pay[tr.RID()].Packetize(s[f%len(s)].Data, 3000) {
-					_ = pkt.Header.SetExtension(midID, []byte(mid))
-					_ = pkt.Header.SetExtension(ridID, []byte(tr.RID()))
-					_ = tr.WriteRTP(pkt)
+					sp.write(tr, pkt)
 				}
 			}
 			select {
@@ -381,4 +338,73 @@ func TestSimulcastSelectorFromPeer(t *testing.T) {
 		got = append(got, c.From+">"+c.To)
 	}
 	assert.Equal(t, []string{">h", "h>l", "l>h"}, got)
+}
+
+// simulcastPeer is a pion peer sending one video track in simulcast
+// layers (VP8) to a WebRTC endpoint.
+type simulcastPeer struct {
+	pc     *webrtc.PeerConnection
+	layers []*webrtc.TrackLocalStaticRTP
+	// The header extensions that name a packet's layer, which pion leaves
+	// to the writer of a simulcast track.
+	midID, ridID uint8
+	mid          string
+}
+
+// newSimulcastPeer connects a peer sending layers rids to ep, which takes
+// its offer; the peer closes at the end of the test.
+func newSimulcastPeer(ctx context.Context, t *testing.T, ep *endpoint.WebRTC, rids ...string) *simulcastPeer {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	require.NoError(t, m.RegisterDefaultCodecs())
+	ir := &interceptor.Registry{}
+	require.NoError(t, webrtc.RegisterDefaultInterceptors(m, ir))
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(loopbackSettings())).NewPeerConnection(webrtc.Configuration{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, pc.GracefulClose()) })
+	sp := &simulcastPeer{pc: pc}
+	for _, rid := range rids {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "sim", webrtc.WithRTPStreamID(rid))
+		require.NoError(t, err)
+		sp.layers = append(sp.layers, tr)
+	}
+	snd, err := pc.AddTrack(sp.layers[0])
+	require.NoError(t, err)
+	for _, l := range sp.layers[1:] {
+		require.NoError(t, snd.AddEncoding(l))
+	}
+	go func() { // PLIs, reports: read and dropped
+		for {
+			if _, _, err := snd.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	o, err := pc.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	require.NoError(t, pc.SetLocalDescription(o))
+	<-gathered
+	answer, err := ep.ProcessOffer(ctx, pc.LocalDescription().SDP)
+	require.NoError(t, err)
+	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
+	for _, h := range snd.GetParameters().HeaderExtensions {
+		switch h.URI {
+		case sdp.SDESMidURI:
+			sp.midID = uint8(h.ID)
+		case sdp.SDESRTPStreamIDURI:
+			sp.ridID = uint8(h.ID)
+		}
+	}
+	require.NotZero(t, sp.midID)
+	require.NotZero(t, sp.ridID)
+	sp.mid = pc.GetTransceivers()[0].Mid()
+	return sp
+}
+
+// write sends pkt on layer l, named by the mid and rid extensions.
+func (sp *simulcastPeer) write(l *webrtc.TrackLocalStaticRTP, pkt *rtp.Packet) {
+	_ = pkt.Header.SetExtension(sp.midID, []byte(sp.mid))
+	_ = pkt.Header.SetExtension(sp.ridID, []byte(l.RID()))
+	_ = l.WriteRTP(pkt)
 }

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -317,52 +315,12 @@ func TestSimulcastLayers(t *testing.T) {
 	_, sub := startPipeline(t, false, ep)
 	bus := newBusLog(t, sub, nil)
 
-	m := &webrtc.MediaEngine{}
-	require.NoError(t, m.RegisterDefaultCodecs())
-	ir := &interceptor.Registry{}
-	require.NoError(t, webrtc.RegisterDefaultInterceptors(m, ir))
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(loopbackSettings())).NewPeerConnection(webrtc.Configuration{})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, pc.GracefulClose()) }()
-	var layers []*webrtc.TrackLocalStaticRTP
-	for _, rid := range []string{"h", "l"} {
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "sim", webrtc.WithRTPStreamID(rid))
-		require.NoError(t, err)
-		layers = append(layers, tr)
-	}
-	snd, err := pc.AddTrack(layers[0])
-	require.NoError(t, err)
-	require.NoError(t, snd.AddEncoding(layers[1]))
-	o, err := pc.CreateOffer(nil)
-	require.NoError(t, err)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	require.NoError(t, pc.SetLocalDescription(o))
-	<-gathered
-	answer, err := ep.ProcessOffer(ctx, pc.LocalDescription().SDP)
-	require.NoError(t, err)
-	require.NoError(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}))
-	// A simulcast sender names each packet's layer with the mid and rid
-	// header extensions, which pion leaves to the writer.
-	var midID, ridID uint8
-	for _, h := range snd.GetParameters().HeaderExtensions {
-		switch h.URI {
-		case sdp.SDESMidURI:
-			midID = uint8(h.ID)
-		case sdp.SDESRTPStreamIDURI:
-			ridID = uint8(h.ID)
-		}
-	}
-	require.NotZero(t, midID)
-	require.NotZero(t, ridID)
-	mid := pc.GetTransceivers()[0].Mid()
+	sp := newSimulcastPeer(ctx, t, ep, "h", "l")
 	go func() {
 		for f := uint32(0); ctx.Err() == nil; f++ {
-			for _, l := range layers {
+			for _, l := range sp.layers {
 				for i, pl := range vp8Frame(f, f%10 == 0) {
-					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(2*f) + uint16(i), Timestamp: f * 3000, Marker: i == 1}, Payload: pl}
-					_ = pkt.Header.SetExtension(midID, []byte(mid))
-					_ = pkt.Header.SetExtension(ridID, []byte(l.RID()))
-					_ = l.WriteRTP(pkt)
+					sp.write(l, &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(2*f) + uint16(i), Timestamp: f * 3000, Marker: i == 1}, Payload: pl})
 				}
 			}
 			time.Sleep(20 * time.Millisecond)
