@@ -233,7 +233,11 @@ func (p *peer) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 
 // send starts writing 50 frames per second of VP8 (two packets each, a
 // keyframe every second and when asked) and Opus (one packet each).
-func (p *peer) send() {
+func (p *peer) send() { p.sendFrames(50) }
+
+// sendFrames starts the sending goroutine: a keyframe first, then every
+// keyEvery frames (never when 0) and when asked.
+func (p *peer) sendFrames(keyEvery uint32) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -241,7 +245,7 @@ func (p *peer) send() {
 		defer tick.Stop()
 		var seqV, seqA uint16
 		for f := uint32(0); ; f++ {
-			key := f%50 == 0 || p.forceKey.Swap(false)
+			key := f == 0 || keyEvery > 0 && f%keyEvery == 0 || p.forceKey.Swap(false)
 			for i, pl := range vp8Frame(f, key) {
 				_ = p.video.WriteRTP(&rtp.Packet{
 					Header:  rtp.Header{Version: 2, SequenceNumber: seqV, Timestamp: f * 1800, Marker: i == 1},

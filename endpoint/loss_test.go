@@ -127,18 +127,7 @@ func TestLoss(t *testing.T) {
 	loopback(t, ep)
 	p := newPeer(t, peerConfig{})
 
-	// The endpoint learns no candidate of the peer: it sees the proxy's
-	// back socket as a peer-reflexive one. The peer learns only the
-	// proxy's front socket.
-	answer, err := ep.ProcessOffer(ctx, viaProxy(p.offer(ctx), nil))
-	require.NoError(t, err)
-	m := candidatePort.FindStringSubmatch(answer)
-	require.NotNil(t, m, "the answer has a loopback UDP candidate")
-	x := newLossyProxy(t, "127.0.0.1:"+m[2])
-	require.NoError(t, p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: viaProxy(answer, x.front.LocalAddr())}))
-	require.Eventually(t, func() bool {
-		return p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
-	}, waitFor, tick, "the peer connects through the proxy")
+	x := connectViaProxy(ctx, t, ep, p)
 	p.send()
 	require.Eventually(t, func() bool { return p.videoIn.Load() > 20 }, waitFor, tick, "video comes back before the loss")
 
@@ -163,4 +152,22 @@ func TestLoss(t *testing.T) {
 	assert.GreaterOrEqual(t, share, 0.98, "NACK should recover the lost packets")
 
 	assert.Positive(t, p.nacksIn.Load(), "the endpoint asked the peer to resend (NACK)")
+}
+
+// connectViaProxy connects peer p to endpoint ep through a new lossy proxy
+// (no loss yet) and returns the proxy. The endpoint learns no candidate of
+// the peer: it sees the proxy's back socket as a peer-reflexive one. The
+// peer learns only the proxy's front socket.
+func connectViaProxy(ctx context.Context, t *testing.T, ep *endpoint.WebRTC, p *peer) *lossyProxy {
+	t.Helper()
+	answer, err := ep.ProcessOffer(ctx, viaProxy(p.offer(ctx), nil))
+	require.NoError(t, err)
+	m := candidatePort.FindStringSubmatch(answer)
+	require.NotNil(t, m, "the answer has a loopback UDP candidate")
+	x := newLossyProxy(t, "127.0.0.1:"+m[2])
+	require.NoError(t, p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: viaProxy(answer, x.front.LocalAddr())}))
+	require.Eventually(t, func() bool {
+		return p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+	}, waitFor, tick, "the peer connects through the proxy")
+	return x
 }

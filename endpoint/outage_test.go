@@ -2,12 +2,9 @@ package endpoint_test
 
 import (
 	"context"
-	"encoding/binary"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,39 +15,7 @@ import (
 // two-packet VP8, Opus beside) but with keyframes only on the first frame
 // and when asked (PLI or FIR): no periodic keyframe, so that a keyframe
 // after the first comes only from a request.
-func (p *peer) sendOnRequest() {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		var seqV, seqA uint16
-		for f := uint32(0); ; f++ {
-			key := f == 0 || p.forceKey.Swap(false)
-			for i, pl := range vp8Frame(f, key) {
-				_ = p.video.WriteRTP(&rtp.Packet{
-					Header:  rtp.Header{Version: 2, SequenceNumber: seqV, Timestamp: f * 1800, Marker: i == 1},
-					Payload: pl,
-				})
-				seqV++
-			}
-			p.framesOut.Add(1)
-			opus := make([]byte, 80)
-			opus[0] = 0x78
-			binary.BigEndian.PutUint32(opus[1:], f)
-			_ = p.audio.WriteRTP(&rtp.Packet{
-				Header:  rtp.Header{Version: 2, SequenceNumber: seqA, Timestamp: f * 960},
-				Payload: opus,
-			})
-			seqA++
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-}
+func (p *peer) sendOnRequest() { p.sendFrames(0) }
 
 // TestOutageResumesWithKeyframe: after 3 s in which every datagram between
 // a peer and a looped-back endpoint is lost, each way, the video the peer
@@ -66,15 +31,7 @@ func TestOutageResumesWithKeyframe(t *testing.T) {
 	loopback(t, ep)
 	p := newPeer(t, peerConfig{})
 
-	answer, err := ep.ProcessOffer(ctx, viaProxy(p.offer(ctx), nil))
-	require.NoError(t, err)
-	m := candidatePort.FindStringSubmatch(answer)
-	require.NotNil(t, m, "the answer has a loopback UDP candidate")
-	x := newLossyProxy(t, "127.0.0.1:"+m[2])
-	require.NoError(t, p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: viaProxy(answer, x.front.LocalAddr())}))
-	require.Eventually(t, func() bool {
-		return p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
-	}, waitFor, tick, "the peer connects through the proxy")
+	x := connectViaProxy(ctx, t, ep, p)
 	p.sendOnRequest()
 	require.Eventually(t, func() bool { return p.videoKeysIn.Load() > 0 && p.videoIn.Load() > 50 }, waitFor, tick,
 		"video, starting with a keyframe, comes back before the outage")
