@@ -79,7 +79,8 @@ func (s StreamInfo) StreamConfig() StreamConfig {
 // ReadPacket blocked on the network return: the demuxer has an interrupt
 // callback (its flag in C memory, read atomically, alive as long as the
 // demuxer: trap 11), raised by Close and by the end of the context given to
-// Open.
+// Open. A local file's read is not cut short (it never waits: Close waits
+// for it instead), and no read starts after either.
 type Demuxer struct {
 	ctx     context.Context
 	stopCtx func() bool
@@ -92,6 +93,8 @@ type Demuxer struct {
 	intr    *C.atomic_int
 	streams []StreamInfo
 	url     string
+	// file: a local file (IsFile), which interrupt does not cut; set
+	// under imu once open.
 	file    bool
 	closing bool
 	// interrupted: the interrupt flag was raised (by ctx or Close);
@@ -188,7 +191,9 @@ func openDemuxer(ctx context.Context, url string, r io.Reader, cfg DemuxerConfig
 	}
 	d.pkt = astiav.AllocPacket()
 	live.packets.Add(1)
+	d.imu.Lock()
 	d.file = C.medley_format_is_file(cFormat(d.fc)) != 0
+	d.imu.Unlock()
 	for _, st := range d.fc.Streams() {
 		d.streams = append(d.streams, streamInfo(st))
 	}
@@ -248,14 +253,33 @@ func (d *Demuxer) readFail(op string, err error) error {
 }
 
 // interrupt makes FFmpeg give up what it is waiting for, now and from now
-// on.
+// on, and the reads not yet started fail (see interruptedRead).
+//
+// A local file's reads wait for nothing, so one in progress is let finish
+// (Close waits for it): the flag would not shorten it by much, but it
+// would cut it between two reads of the file, and FFmpeg returns what
+// it had read by then as a packet, truncated and flagged corrupt, which
+// its parsers (H.264's in MP4) complain about ("Invalid NAL unit size").
+// A network read is cut, its truncated packet dropped (see
+// interruptedRead).
 func (d *Demuxer) interrupt() {
 	d.interrupted.Store(true)
 	d.imu.Lock()
 	defer d.imu.Unlock()
-	if d.intr != nil {
+	if d.intr != nil && !d.file {
 		C.medley_interrupt_set(d.intr, 1)
 	}
+}
+
+// interruptedRead reports why a read must fail once the demuxer has been
+// interrupted: before it starts (c nil), or after it returned c, a packet
+// that the interruption may have cut short (FFmpeg flags it corrupt);
+// nil if the read may go on, or its packet stand.
+func (d *Demuxer) interruptedRead(op string, c *C.AVPacket) error {
+	if !d.interrupted.Load() || c != nil && c.flags&C.AV_PKT_FLAG_CORRUPT == 0 {
+		return nil
+	}
+	return d.readFail(op, astiav.ErrExit)
 }
 
 // Streams returns the input's streams. The slice must not be modified.
@@ -319,11 +343,17 @@ func (d *Demuxer) ReadPacket(p *StreamPacket) error {
 	if d.fc == nil || d.closing {
 		return d.fail("read", ErrClosed)
 	}
+	if err := d.interruptedRead("read", nil); err != nil {
+		return err
+	}
 	// d.pkt keeps the payload until the next read (which drops it first)
 	// or free: one cgo call a packet.
 	c := cPacket(d.pkt)
 	if ret := C.medley_read_packet(cFormat(d.fc), c, 0); ret < 0 {
 		return d.readError(ret)
+	}
+	if err := d.interruptedRead("read", c); err != nil {
+		return err
 	}
 	setPacketFields(p, c)
 	p.Data = append(p.Data[:0], cBytes(c)...)
@@ -342,9 +372,17 @@ func (d *Demuxer) ReadPacketRef(p *DemuxedPacket) error {
 		p.Unref()
 		return d.fail("read", ErrClosed)
 	}
+	if err := d.interruptedRead("read", nil); err != nil {
+		p.Unref()
+		return err
+	}
 	if ret := C.medley_read_packet(cFormat(d.fc), p.c, 1); ret < 0 {
 		p.StreamPacket = StreamPacket{}
 		return d.readError(ret)
+	}
+	if err := d.interruptedRead("read", p.c); err != nil {
+		p.Unref()
+		return err
 	}
 	setPacketFields(&p.StreamPacket, p.c)
 	p.Data = cBytes(p.c)
@@ -431,6 +469,9 @@ func (d *Demuxer) Seek(t time.Duration) error {
 	defer d.mu.Unlock()
 	if d.fc == nil || d.closing {
 		return d.fail("seek", ErrClosed)
+	}
+	if err := d.interruptedRead("seek", nil); err != nil {
+		return err
 	}
 	ts := t.Microseconds()
 	if v := d.fc.StartTime(); v != NoTimestamp {
