@@ -53,8 +53,10 @@
 // Buffer.SetRTPHeader), flagged FlagKeyframe on the first packet of a
 // keyframe (codec.Lookup(mime).IsKeyframe) and FlagEndOfFrame on the marker
 // bit of video, and pushed without allocation in steady state. A PTS is the
-// track's arrival on the endpoint's clock plus its RTP timestamps' progress
-// (RTCP sender-report mapping for A/V sync is not done yet).
+// track's arrival on the endpoint's clock plus its RTP timestamps' progress;
+// each RTCP sender report of a track becomes an element.SenderClockEvent
+// on its pad (the PTS of the report's instant on the sender's wall clock),
+// which the Recorder uses to line up audio and video.
 //
 // A sink pad is the webrtc.TrackLocal of its transceiver: pion's Bind gives
 // it the negotiated codecs and SSRC, and each packet is written with the
@@ -158,8 +160,8 @@
 // (WithRTCPInterval): an SR while it sends, an RR otherwise, with a
 // reception block per source heard and an SDES CNAME; the peer's reports
 // feed Stats (loss, jitter, round trip) and RemoteSenderReport (the
-// NTP/RTP timestamp mapping of what the peer sends). NACK, and A/V sync
-// applied from that mapping, are to come.
+// NTP/RTP timestamp mapping of what the peer sends), and each sender report
+// becomes an element.SenderClockEvent on its src pad. NACK is to come.
 //
 // # Recorder
 //
@@ -180,7 +182,11 @@
 // WithFragmentDuration (1 s), so a process killed mid-recording leaves a
 // file that plays up to its last fragment. Audio and video are placed by
 // their PTS, which must come from one clock (a receiving endpoint stamps
-// both on its own; RTCP sender-report mapping is to come).
+// both on its own), then lined up by the element.SenderClockEvents the
+// receiving endpoints make of RTCP sender reports: the recorder waits for
+// them up to WithSyncWait (1.5 s) before the file starts, and shifts audio
+// against video once, so that what the sender captured at one instant
+// plays at one instant.
 //
 // # Player
 //
