@@ -61,12 +61,11 @@ type options struct {
 	ICELoopback bool
 }
 
-func defaultOptions() options { return options{Addr: "127.0.0.1:8080"} }
+func defaultOptions() options { return options{Addr: demo.DefaultAddr} }
 
 func main() {
 	o := defaultOptions()
-	flag.StringVar(&o.Addr, "addr", o.Addr, "HTTP `address` to serve the page and the signalling on")
-	flag.BoolVar(&o.ICELoopback, "ice-loopback", false, "gather and accept only loopback ICE candidates (no STUN, no mDNS): for tests and browsers started with --allow-loopback-in-peer-connection")
+	demo.ServeFlags(&o.Addr, &o.ICELoopback)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

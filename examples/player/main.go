@@ -96,12 +96,11 @@ type options struct {
 	Codecs []string
 }
 
-func defaultOptions() options { return options{Addr: "127.0.0.1:8080"} }
+func defaultOptions() options { return options{Addr: demo.DefaultAddr} }
 
 func main() {
 	o := defaultOptions()
-	flag.StringVar(&o.Addr, "addr", o.Addr, "HTTP `address` to serve the page and the signalling on")
-	flag.BoolVar(&o.ICELoopback, "ice-loopback", false, "gather and accept only loopback ICE candidates (no STUN, no mDNS): for tests and browsers started with --allow-loopback-in-peer-connection")
+	demo.ServeFlags(&o.Addr, &o.ICELoopback)
 	flag.BoolVar(&o.Loop, "loop", false, "play the input again from its start when it ends (files and URLs that can seek)")
 	flag.Func("codecs", "negotiate only these `codecs`, comma-separated MIME types (video/VP8,audio/opus): the pipeline transcodes an input in others", func(v string) error {
 		o.Codecs = strings.Split(v, ",")

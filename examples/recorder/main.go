@@ -90,12 +90,11 @@ type options struct {
 	Dir string
 }
 
-func defaultOptions() options { return options{Addr: "127.0.0.1:8080", Dir: "recordings"} }
+func defaultOptions() options { return options{Addr: demo.DefaultAddr, Dir: "recordings"} }
 
 func main() {
 	o := defaultOptions()
-	flag.StringVar(&o.Addr, "addr", o.Addr, "HTTP `address` to serve the page and the signalling on")
-	flag.BoolVar(&o.ICELoopback, "ice-loopback", false, "gather and accept only loopback ICE candidates (no STUN, no mDNS): for tests and browsers started with --allow-loopback-in-peer-connection")
+	demo.ServeFlags(&o.Addr, &o.ICELoopback)
 	flag.StringVar(&o.Dir, "dir", o.Dir, "`directory` the recordings are written to and played from (created if missing)")
 	flag.Parse()
 
