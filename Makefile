@@ -58,7 +58,7 @@ deps:
 	@set -euo pipefail; \
 	missing=(); \
 	for p in $(DEB_PACKAGES); do \
-		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed$$' || missing+=("$$p"); \
+		[ "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$$p"); \
 	done; \
 	if [ $${#missing[@]} -eq 0 ]; then \
 		echo "deps: system packages present: $(DEB_PACKAGES)"; exit 0; \
