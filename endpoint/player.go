@@ -633,7 +633,7 @@ func codecNamed(name string) (codec.Codec, bool) {
 func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad, st *playState, live bool) error {
 	pool := &samplePool{}
 	defer pool.close()
-	r := newReader(d, pads, pool, live)
+	r := newReader(d, pads, pool, live, p.cfg.loop)
 	rctx, cancel := context.WithCancel(ctx)
 	go r.run(rctx)
 	defer r.stop(cancel)
@@ -697,7 +697,9 @@ func (p *Player) play(ctx context.Context, d *ffmpeg.Demuxer, pads []*playerPad,
 			if !p.cfg.loop || st.lastEnd == 0 {
 				return io.EOF
 			}
-			if err := r.Seek(0); err != nil {
+			if it.looped {
+				r.looped(it) // the reader went back to the start already
+			} else if err := r.Seek(0); err != nil {
 				return fmt.Errorf("loop: %w", err)
 			}
 			st.offset += st.lastEnd

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"sync"
@@ -155,11 +156,14 @@ func (sp *samplePool) close() {
 
 // A readItem is a sample, or the error (io.EOF at the end of the input)
 // after which the reader reads no more until a seek. arrived is when a
-// live input's sample was read.
+// live input's sample was read. looped marks an io.EOF after which a
+// looping reader went back to the start itself, into epoch next.
 type readItem struct {
 	s       *sample
 	err     error
 	arrived time.Time
+	looped  bool
+	next    uint64
 }
 
 // A readBatch is what the reader hands over at once: samples read in
@@ -193,9 +197,12 @@ type reader struct {
 	pads []*playerPad
 	pool *samplePool
 	// batch is how many samples a batch takes before it goes; stamp
-	// says to stamp each with its arrival (a live input).
+	// says to stamp each with its arrival (a live input); loop, to go
+	// back to the start at the end at once, reading on while the loop
+	// sends the end, rather than wait for the loop to ask.
 	batch int
 	stamp bool
+	loop  bool
 	// A live input's arrivals: base is the first sample's (set before it
 	// is handed over, read-only after), start the input's start time;
 	// minTransit the smallest transit seen (see due).
@@ -209,24 +216,39 @@ type reader struct {
 	done      chan struct{}
 	// epoch is the loop's: that of the batches it sends from.
 	epoch uint64
+	// many: read a local file's batch with one ReadPacketRefs (into
+	// taken's samples, whose packets are pkts) rather than a call a
+	// packet.
+	many  bool
+	taken []*sample
+	pkts  []*ffmpeg.DemuxedPacket
 }
 
-// A readCmd asks the reader to seek; the answer comes on err (buffered).
+// A readCmd asks the reader to seek; the answer comes on err (buffered),
+// with the reader's epoch after it (its own loops count too).
 type readCmd struct {
 	to  time.Duration
-	err chan error
+	err chan seekResult
+}
+
+type seekResult struct {
+	err   error
+	epoch uint64
 }
 
 // errReaderStopped: a seek asked of a reader that has stopped.
 var errReaderStopped = errors.New("endpoint: player: reader stopped")
 
-func newReader(d *ffmpeg.Demuxer, pads []*playerPad, pool *samplePool, live bool) *reader {
+func newReader(d *ffmpeg.Demuxer, pads []*playerPad, pool *samplePool, live, loop bool) *reader {
 	batches := readBatches
-	r := &reader{d: d, pads: pads, pool: pool, batch: 1, stamp: live, start: d.Start(),
+	r := &reader{d: d, pads: pads, pool: pool, batch: 1, stamp: live, loop: loop && !live, start: d.Start(),
 		cmd: make(chan readCmd), done: make(chan struct{})}
 	switch {
 	case d.IsFile():
 		r.batch = batchSize
+		r.many = true
+		r.taken = make([]*sample, 0, batchSize)
+		r.pkts = make([]*ffmpeg.DemuxedPacket, 0, batchSize)
 	case live:
 		batches = liveReadAhead
 	}
@@ -260,6 +282,11 @@ func (r *reader) run(ctx context.Context) {
 		}
 		bt.epoch = epoch
 		failed := r.fill(bt)
+		if last := &bt.items[bt.n-1]; failed && r.loop && errors.Is(last.err, io.EOF) && r.d.Seek(0) == nil {
+			epoch++
+			last.looped, last.next = true, epoch
+			failed = false
+		}
 		// Hand it over, serving seeks meanwhile: after a successful one,
 		// what was read before is stale.
 		stale := false
@@ -299,6 +326,9 @@ func (r *reader) run(ctx context.Context) {
 // r.batch of them or an error, which ends the batch; it reports whether
 // one did.
 func (r *reader) fill(bt *readBatch) (failed bool) {
+	if r.many {
+		return r.fillMany(bt)
+	}
 	for bt.n < r.batch {
 		s, err := r.pool.get()
 		if err == nil {
@@ -325,6 +355,53 @@ func (r *reader) fill(bt *readBatch) (failed bool) {
 		s.buf.Unref()
 	}
 	return false
+}
+
+// fillMany is fill for a local file: it reads what the batch lacks with
+// one ReadPacketRefs, again while samples of streams not sent leave room.
+func (r *reader) fillMany(bt *readBatch) (failed bool) {
+	for bt.n < r.batch {
+		want := r.batch - bt.n
+		for range want {
+			s, err := r.pool.get()
+			if err != nil {
+				r.dropTaken(0)
+				bt.items[bt.n] = readItem{err: err}
+				bt.n++
+				return true
+			}
+			r.taken = append(r.taken, s)
+			r.pkts = append(r.pkts, s.pkt)
+		}
+		n, err := r.d.ReadPacketRefs(r.pkts)
+		for _, s := range r.taken[:n] {
+			if st := s.pkt.Stream; st >= 0 && st < len(r.pads) && r.pads[st] != nil && len(s.pkt.Data) > 0 {
+				s.buf.Data = s.pkt.Data
+				bt.items[bt.n] = readItem{s: s}
+				bt.n++
+				continue
+			}
+			s.buf.Unref()
+		}
+		r.dropTaken(n)
+		if err != nil {
+			bt.items[bt.n] = readItem{err: err}
+			bt.n++
+			return true
+		}
+	}
+	return false
+}
+
+// dropTaken gives back the samples taken from from on, unread, and empties
+// taken and pkts.
+func (r *reader) dropTaken(from int) {
+	for _, s := range r.taken[from:] {
+		s.buf.Unref()
+	}
+	clear(r.taken)
+	clear(r.pkts)
+	r.taken, r.pkts = r.taken[:0], r.pkts[:0]
 }
 
 // The jitter buffer of a live input. A sample's transit is its arrival
@@ -381,25 +458,29 @@ func (r *reader) seek(c readCmd, epoch *uint64) bool {
 	if err == nil {
 		*epoch++
 	}
-	c.err <- err
+	c.err <- seekResult{err: err, epoch: *epoch}
 	return err == nil
 }
 
 // Seek moves the input, from the loop's goroutine; after it, the loop
 // drops batches of earlier epochs.
 func (r *reader) Seek(to time.Duration) error {
-	c := readCmd{to: to, err: make(chan error, 1)}
+	c := readCmd{to: to, err: make(chan seekResult, 1)}
 	select {
 	case r.cmd <- c:
 	case <-r.done:
 		return errReaderStopped
 	}
-	err := <-c.err
-	if err == nil {
-		r.epoch++
+	res := <-c.err
+	if res.err == nil {
+		r.epoch = res.epoch
 	}
-	return err
+	return res.err
 }
+
+// looped takes the reader's own return to the start after an end the loop
+// has reached: the loop sends from its epoch on.
+func (r *reader) looped(it readItem) { r.epoch = it.next }
 
 // recycle gives a batch the loop is done with back to the reader.
 func (r *reader) recycle(bt *readBatch) {

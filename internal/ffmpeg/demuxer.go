@@ -85,12 +85,19 @@ type Demuxer struct {
 	ctx     context.Context
 	stopCtx func() bool
 
-	mu      sync.Mutex // held by ReadPacket and Seek; Close takes it to free
-	fc      *astiav.FormatContext
-	io      *customIO
-	pkt     *astiav.Packet
-	imu     sync.Mutex // guards intr against free while interrupt runs
-	intr    *C.atomic_int
+	mu   sync.Mutex // held by ReadPacket and Seek; Close takes it to free
+	fc   *astiav.FormatContext
+	io   *customIO
+	pkt  *astiav.Packet
+	imu  sync.Mutex // guards intr and stop against free while interrupt runs
+	intr *C.atomic_int
+	// stop, in C memory, is raised with interrupted, for every input: a
+	// ReadPacketRefs reads no packet more after it (where intr, which
+	// only network inputs raise, would cut a file's read short).
+	stop *C.atomic_int
+	// cps holds the packets of a ReadPacketRefs for FFmpeg (C pointers,
+	// in Go memory); under mu.
+	cps     []*C.AVPacket
 	streams []StreamInfo
 	url     string
 	// file: a local file (IsFile), which interrupt does not cut; set
@@ -134,7 +141,8 @@ func openDemuxer(ctx context.Context, url string, r io.Reader, cfg DemuxerConfig
 		}
 	}()
 	d.intr = C.medley_interrupt_new()
-	if d.intr == nil {
+	d.stop = C.medley_interrupt_new()
+	if d.intr == nil || d.stop == nil {
 		return nil, d.fail("alloc", astiav.Error(-C.ENOMEM))
 	}
 	d.stopCtx = context.AfterFunc(ctx, d.interrupt)
@@ -269,6 +277,9 @@ func (d *Demuxer) interrupt() {
 	if d.intr != nil && !d.file {
 		C.medley_interrupt_set(d.intr, 1)
 	}
+	if d.stop != nil {
+		C.medley_interrupt_set(d.stop, 1)
+	}
 }
 
 // interruptedRead reports why a read must fail once the demuxer has been
@@ -387,6 +398,54 @@ func (d *Demuxer) ReadPacketRef(p *DemuxedPacket) error {
 	setPacketFields(&p.StreamPacket, p.c)
 	p.Data = cBytes(p.c)
 	return nil
+}
+
+// ReadPacketRefs reads the next len(ps) packets into ps, each as
+// ReadPacketRef does, in one call into FFmpeg: for a local file (IsFile),
+// whose reads never wait, it spares a batch of reads a cgo call and a lock
+// each. It returns how many it filled, ps[:n], and the error that ended
+// the batch early, if any (io.EOF at the end of the input, ErrClosed, a
+// corrupt packet): ps[n] then holds nothing, and those after it are not
+// to be read (a payload they may hold goes with their next read, Unref or
+// Free). No read starts once Close has been called or ctx has
+// ended.
+func (d *Demuxer) ReadPacketRefs(ps []*DemuxedPacket) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	if d.fc == nil || d.closing {
+		ps[0].Unref()
+		return 0, d.fail("read", ErrClosed)
+	}
+	if err := d.interruptedRead("read", nil); err != nil {
+		ps[0].Unref()
+		return 0, err
+	}
+	d.cps = d.cps[:0]
+	for _, p := range ps {
+		d.cps = append(d.cps, p.c)
+	}
+	res := C.medley_read_packets(cFormat(d.fc), &d.cps[0], C.int(len(d.cps)), 1, d.stop)
+	clear(d.cps)
+	n := int(res.n)
+	for i, p := range ps[:n] {
+		if err := d.interruptedRead("read", p.c); err != nil {
+			p.Unref()
+			return i, err
+		}
+		setPacketFields(&p.StreamPacket, p.c)
+		p.Data = cBytes(p.c)
+	}
+	if n == len(ps) {
+		return n, nil
+	}
+	ps[n].StreamPacket = StreamPacket{}
+	if err := d.interruptedRead("read", nil); err != nil {
+		return n, err
+	}
+	return n, d.readError(res.err)
 }
 
 // readError explains a failed read: io.EOF at the end of the input (an
@@ -519,6 +578,10 @@ func (d *Demuxer) free() {
 	if d.intr != nil {
 		C.medley_interrupt_free(d.intr)
 		d.intr = nil
+	}
+	if d.stop != nil {
+		C.medley_interrupt_free(d.stop)
+		d.stop = nil
 	}
 	d.imu.Unlock()
 }

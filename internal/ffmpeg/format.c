@@ -94,6 +94,27 @@ int medley_read_packet(AVFormatContext *fc, AVPacket *pkt, int writable) {
 	return 0;
 }
 
+// medley_read_packets reads up to n packets into pkts[0..n-1] in one
+// call, each as medley_read_packet does, stopping at the first error (the
+// packet it was read into is left blank, those after it untouched) or
+// before a read once *stop is set (AVERROR_EXIT). It returns how many were
+// read, and the error that ended the batch early (0 if none did).
+medley_read_result medley_read_packets(AVFormatContext *fc, AVPacket **pkts, int n, int writable, const atomic_int *stop) {
+	medley_read_result r = {0, 0};
+	for (; r.n < n; r.n++) {
+		if (stop && atomic_load(stop)) {
+			r.err = AVERROR_EXIT;
+			break;
+		}
+		int err = medley_read_packet(fc, pkts[r.n], writable);
+		if (err < 0) {
+			r.err = err;
+			break;
+		}
+	}
+	return r;
+}
+
 // medley_format_is_file reports whether fc reads a local, seekable file
 // through FFmpeg's own IO: an input whose reads never wait for data to
 // arrive.

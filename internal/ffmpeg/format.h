@@ -22,6 +22,13 @@ void medley_format_detach_pb(AVFormatContext *fc);
 
 int medley_format_is_file(const AVFormatContext *fc);
 int medley_read_packet(AVFormatContext *fc, AVPacket *pkt, int writable);
+// medley_read_result: how many packets medley_read_packets read, and the
+// error that stopped it early (0: none).
+typedef struct {
+	int n;
+	int err;
+} medley_read_result;
+medley_read_result medley_read_packets(AVFormatContext *fc, AVPacket **pkts, int n, int writable, const atomic_int *stop);
 AVPacket *medley_packet_alloc(void);
 void medley_packet_unref(AVPacket *pkt);
 void medley_packet_free(AVPacket *pkt);
