@@ -377,27 +377,8 @@ func (d *Demuxer) ReadPacket(p *StreamPacket) error {
 // the holder may rewrite. What p held before is dropped first. On failure
 // p holds nothing.
 func (d *Demuxer) ReadPacketRef(p *DemuxedPacket) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fc == nil || d.closing {
-		p.Unref()
-		return d.fail("read", ErrClosed)
-	}
-	if err := d.interruptedRead("read", nil); err != nil {
-		p.Unref()
-		return err
-	}
-	if ret := C.medley_read_packet(cFormat(d.fc), p.c, 1); ret < 0 {
-		p.StreamPacket = StreamPacket{}
-		return d.readError(ret)
-	}
-	if err := d.interruptedRead("read", p.c); err != nil {
-		p.Unref()
-		return err
-	}
-	setPacketFields(&p.StreamPacket, p.c)
-	p.Data = cBytes(p.c)
-	return nil
+	_, err := d.ReadPacketRefs([]*DemuxedPacket{p})
+	return err
 }
 
 // ReadPacketRefs reads the next len(ps) packets into ps, each as
